@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One entry point for the real services the tests, the demo and the benchmark use.
+#
+#   scripts/services.sh start|stop|status [kafka|kafka-cluster|kafka-secure|s3|azure|gcs|all]
+#
+# Each service lives in scripts/services/<name>.sh and defines <name>_start, <name>_stop,
+# <name>_status. Starts are idempotent and wait until the service answers, then print its
+# address. Logs, pids and data go under .services/ (git-ignored); downloads are cached
+# under .cache/ so a second start is fast.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export ROOT
+export STATE_DIR="${KB_STATE_DIR:-$ROOT/.services}"
+export CACHE_DIR="${KB_CACHE_DIR:-$ROOT/.cache}"
+mkdir -p "$STATE_DIR" "$CACHE_DIR"
+# shellcheck source=scripts/services/lib.sh
+. "$ROOT/scripts/services/lib.sh"
+
+action=${1:-}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(all)
+if [ "${targets[0]}" = all ]; then targets=(kafka s3 azure gcs); fi
+
+case "$action" in
+  start|stop|status) ;;
+  *) echo "usage: scripts/services.sh start|stop|status [kafka|kafka-cluster|kafka-secure|s3|azure|gcs|all]" >&2; exit 2 ;;
+esac
+
+for t in "${targets[@]}"; do
+  file="$ROOT/scripts/services/${t%%-*}.sh"
+  if [ ! -f "$file" ]; then echo "unknown service '$t'" >&2; exit 2; fi
+  # shellcheck disable=SC1090
+  . "$file"
+  fn="${t//-/_}_$action"
+  "$fn"
+done
