@@ -3,19 +3,17 @@
  * kafka-backup CLI entry point: global flags, one file per command, and the one place where
  * errors become messages and exit codes (src/errors.ts holds the mapping).
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, ExitCode, exitCodeOf, KafkaBackupError } from '../errors.ts';
+import { VERSION } from '../version.ts';
 import { registerCommands } from './commands.ts';
-
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export function buildProgram(): Command {
   const program = new Command('kafka-backup')
     .description(
       'Backup and restore for Apache Kafka: every record, any point in time, consumer offsets moved exactly.',
     )
-    .version(pkg.version, '-V, --version')
+    .version(VERSION, '-V, --version')
     .option('--debug', 'show stack traces on errors')
     .option('--log-level <level>', 'error|warn|info|debug', 'info')
     .option('-q, --quiet', 'no progress output')

@@ -1,0 +1,734 @@
+/**
+ * The backup engine: resolves topics, opens (or continues) the backup line, fetches every
+ * selected partition with one multi-partition Fetch per broker, writes data files through
+ * PartitionWriter, and commits manifest generations as checkpoints.
+ *
+ * Memory: at most `maxConcurrentPartitions` partitions hold a slot (an open block and data file)
+ * at a time; a partition with two blocks waiting for storage is left out of fetches until they
+ * are written (backpressure), so a slow store slows fetching instead of filling memory.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Admin, Connection } from '@platformatic/kafka';
+import { InterruptedError, KafkaError, PartialFailureError, UsageError } from '../errors.ts';
+import type { Manifest, PartitionState, Snapshot, TopicState } from '../format/manifest.ts';
+import { MANIFEST_FORMAT, MANIFEST_VERSION } from '../format/manifest.ts';
+import {
+  describeTopics,
+  IsolationLevel,
+  ListOffsetTimestamp,
+  listOffsets,
+  pkey,
+  type TopicDescription,
+  topicConfigs,
+} from '../kafka/admin-helpers.ts';
+import { createAdmin, kafkaError } from '../kafka/client.ts';
+import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
+import { captureConsumerOffsets } from '../offsets/capture.ts';
+import { BackupLine } from '../repository/line.ts';
+import { logger } from '../util/log.ts';
+import { VERSION } from '../version.ts';
+import type { BackupOptions, BackupProgress } from './options.ts';
+import { PartitionWriter } from './partition-writer.ts';
+import { selectTopics } from './topic-patterns.ts';
+
+const log = logger('backup');
+const LEASE_TTL_MS = 60_000;
+
+/** Kafka error codes the fetch loop handles by refreshing metadata (leader moved, broker restarting). */
+const RETRIABLE_PARTITION_ERRORS = new Set([3, 5, 6, 9, 56, 74, 75, 100]);
+const OFFSET_OUT_OF_RANGE = 1;
+
+export interface BackupResult {
+  backup_id: string;
+  snapshot_id: string;
+  run_id: string;
+  mode: 'snapshot' | 'continuous';
+  state: Snapshot['state'];
+  generation: number;
+  duration_ms: number;
+  records: number;
+  raw_bytes: number;
+  stored_bytes: number;
+  files: number;
+  topics: { topic: string; partitions: number; records: number; bytes: number }[];
+  failures: { topic: string; error: string }[];
+}
+
+function newRunId(): string {
+  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+
+export async function runBackup(o: BackupOptions): Promise<BackupResult> {
+  const engine = new BackupEngine(o);
+  return engine.run();
+}
+
+class BackupEngine {
+  private readonly o: BackupOptions;
+  private readonly runId = newRunId();
+  private readonly started = Date.now();
+  private admin!: Admin;
+  private line!: BackupLine;
+  private manifest!: Manifest;
+  private snapshot!: Snapshot;
+  private readonly writers = new Map<string, PartitionWriter>();
+  private readonly topicInfo = new Map<string, TopicDescription>();
+  private readonly leaders = new Map<string, number>();
+  private readonly slots = new Set<PartitionWriter>();
+  private readonly failedTopics = new Map<string, string>();
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private metadataStale = false;
+  private lastCheckpoint = Date.now();
+  private readonly progress: BackupProgress = {
+    records: 0,
+    rawBytes: 0,
+    storedBytes: 0,
+    files: 0,
+    partitionsDone: 0,
+    partitionsTotal: 0,
+    recordsRemaining: -1,
+    topics: {},
+  };
+  private throttleWindowStart = Date.now();
+  private throttleBytes = 0;
+  private fatal: Error | null = null;
+
+  constructor(o: BackupOptions) {
+    this.o = o;
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private waitForWork(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      const prev = this.wake;
+      this.wake = () => {
+        clearTimeout(t);
+        prev?.();
+        resolve();
+      };
+    });
+  }
+
+  async run(): Promise<BackupResult> {
+    const o = this.o;
+    this.line = new BackupLine(o.storage, o.backupId);
+    this.admin = createAdmin(o.source, 'source');
+    const onAbort = () => {
+      this.stopping = true;
+      this.notify();
+    };
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    let leaseTimer: NodeJS.Timeout | undefined;
+    try {
+      await this.line.acquireLease(this.runId, LEASE_TTL_MS);
+      leaseTimer = setInterval(() => {
+        this.line.renewLease(LEASE_TTL_MS).catch((e) => log.warn('lease renewal failed', { error: e }));
+      }, LEASE_TTL_MS / 3);
+      await this.prepare();
+      await this.loop();
+      return await this.finish();
+    } catch (e) {
+      await this.failSafe(e as Error);
+      throw e;
+    } finally {
+      clearInterval(leaseTimer);
+      o.signal?.removeEventListener('abort', onAbort);
+      await this.line.releaseLease().catch(() => undefined);
+      await this.admin.close().catch(() => undefined);
+    }
+  }
+
+  private async kafka<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw kafkaError(e, what, this.o.source);
+    }
+  }
+
+  /** Topics, snapshot end offsets, start positions, and the first generation of this run. */
+  private async prepare(): Promise<void> {
+    const o = this.o;
+    const prev = await this.line.latest();
+    const md = await this.kafka('reading cluster metadata', () => this.admin.metadata({}));
+    if (prev && prev.source.cluster_id !== md.id && !o.allowSourceChange) {
+      throw new UsageError(
+        `backup line ${o.backupId} holds data of Kafka cluster ${prev.source.cluster_id}, but ${o.source.bootstrap_servers.join(',')} is cluster ${md.id}`,
+        {
+          hint: 'use another backup_id for this cluster, or set backup.allow_source_change: true if the cluster was rebuilt on purpose',
+        },
+      );
+    }
+    const all = await this.kafka('listing topics', () => this.admin.listTopics({ includeInternals: true }));
+    const selected = selectTopics(all, o.topics);
+    if (selected.length === 0 && !o.allowEmpty) {
+      throw new UsageError(
+        `no topic matches include ${JSON.stringify(o.topics.include ?? ['*'])} exclude ${JSON.stringify(o.topics.exclude ?? [])} on ${o.source.bootstrap_servers.join(',')}`,
+        {
+          hint: 'check source.topics patterns (globs, or ~regex), or set backup.allow_empty: true',
+          code: 'NOTHING_MATCHED',
+        },
+      );
+    }
+    const described = await this.kafka('describing topics', () => describeTopics(this.admin, selected, true));
+    const configs = await this.kafka('reading topic configs', () => topicConfigs(this.admin, selected));
+
+    const now = new Date().toISOString();
+    const m: Manifest = prev
+      ? (structuredClone(prev) as Manifest)
+      : {
+          format: MANIFEST_FORMAT,
+          version: MANIFEST_VERSION,
+          backup_id: o.backupId,
+          generation: 0,
+          created_at: now,
+          writer: { run_id: this.runId, host: '', pid: 0, tool_version: VERSION },
+          source: { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers },
+          topics: {},
+          snapshots: [],
+          retired_topics: [],
+        };
+    m.source = { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers };
+    m.retired_topics ??= [];
+
+    for (const name of selected) {
+      const d = described.get(name);
+      if (!d) continue;
+      const c = configs.get(name) ?? { overrides: {}, effective: {} };
+      const existing = m.topics[name];
+      if (existing && existing.topic_id !== d.topicId) {
+        log.warn('topic was deleted and re-created since the last backup; the old data stays listed as retired', {
+          topic: name,
+          old_topic_id: existing.topic_id,
+          new_topic_id: d.topicId,
+        });
+        m.retired_topics.push({
+          name,
+          topic_id: existing.topic_id,
+          retired_at: now,
+          reason: `re-created with topic id ${d.topicId}`,
+          state: existing,
+        });
+        delete m.topics[name];
+      }
+      const t: TopicState = m.topics[name] ?? {
+        topic_id: d.topicId,
+        partition_count: d.partitions.length,
+        replication_factor: d.replicationFactor,
+        configs: {},
+        timestamp_type: 'CreateTime',
+        partitions: {},
+      };
+      t.partition_count = d.partitions.length;
+      t.replication_factor = d.replicationFactor;
+      t.configs = c.overrides;
+      t.timestamp_type = c.effective['message.timestamp.type'] === 'LogAppendTime' ? 'LogAppendTime' : 'CreateTime';
+      (t as TopicState & { cleanup_policy?: string }).cleanup_policy = c.effective['cleanup.policy'] ?? 'delete';
+      m.topics[name] = t;
+      this.topicInfo.set(name, d);
+      for (const p of d.partitions) this.leaders.set(pkey(name, p.partition), p.leader);
+    }
+
+    const parts = [...this.topicInfo.values()].flatMap((t) =>
+      t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
+    );
+    // Snapshot: resume the one a crashed or interrupted run left, keeping its end offsets.
+    const resumable = [...m.snapshots].reverse().find((s) => s.state !== 'complete');
+    const lso = await this.kafka('listing end offsets', () =>
+      listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted),
+    );
+    if (o.mode === 'snapshot' && resumable && resumable.mode === 'snapshot') {
+      this.snapshot = resumable;
+      this.snapshot.state = 'in-progress';
+      this.snapshot.run_id = this.runId;
+      log.info('resuming interrupted snapshot', { snapshot: resumable.id });
+    } else {
+      if (resumable) resumable.state = resumable.state === 'in-progress' ? 'failed' : resumable.state;
+      this.snapshot = {
+        id: `${new Date()
+          .toISOString()
+          .replace(/[-:]/g, '')
+          .replace(/\.\d+Z$/, 'Z')}-${this.runId.slice(-6)}`,
+        run_id: this.runId,
+        mode: o.mode,
+        state: 'in-progress',
+        started_at: now,
+        end_offsets: {},
+      };
+      m.snapshots.push(this.snapshot);
+    }
+    for (const { topic, partition } of parts) {
+      const ends = (this.snapshot.end_offsets[topic] ??= {});
+      if (ends[String(partition)] === undefined) ends[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
+    }
+
+    // Start positions for partitions this line has not seen.
+    const unseen = parts.filter((p) => !m.topics[p.topic]!.partitions[String(p.partition)]);
+    let starts = new Map<string, number>();
+    if (unseen.length) {
+      if (o.start === 'earliest')
+        starts = await this.kafka('listing start offsets', () =>
+          listOffsets(this.admin, unseen, ListOffsetTimestamp.earliest),
+        );
+      else if (o.start === 'latest')
+        starts = new Map(unseen.map((p) => [pkey(p.topic, p.partition), lso.get(pkey(p.topic, p.partition)) ?? 0]));
+      else {
+        const ts = Date.parse(o.start);
+        const byTime = await this.kafka('listing offsets by time', () => listOffsets(this.admin, unseen, BigInt(ts)));
+        for (const p of unseen) {
+          const k = pkey(p.topic, p.partition);
+          const v = byTime.get(k);
+          starts.set(k, v === undefined || v < 0 ? (lso.get(k) ?? 0) : v);
+        }
+      }
+    }
+    for (const { topic, partition } of parts) {
+      const t = m.topics[topic]!;
+      const k = pkey(topic, partition);
+      const ps: PartitionState = (t.partitions[String(partition)] ??= {
+        start_offset: starts.get(k) ?? 0,
+        next_offset: starts.get(k) ?? 0,
+        files: [],
+        gaps: [],
+      });
+      const end =
+        o.mode === 'snapshot' ? this.snapshot.end_offsets[topic]![String(partition)]! : Number.POSITIVE_INFINITY;
+      const w = new PartitionWriter(
+        {
+          backupId: o.backupId,
+          runId: this.runId,
+          topic,
+          topicId: t.topic_id,
+          partition,
+          compacted: ((t as TopicState & { cleanup_policy?: string }).cleanup_policy ?? '').includes('compact'),
+          codec: o.codec,
+          level: o.level,
+          batchSize: o.batchSize,
+          maxBatchBytes: o.maxBatchBytes,
+          segmentMaxBytes: o.segmentMaxBytes,
+          segmentMaxIntervalMs: o.segmentMaxIntervalSecs * 1000,
+          storage: o.storage,
+          onStored: (raw, stored, records) => {
+            this.progress.rawBytes += raw;
+            this.progress.storedBytes += stored;
+            this.progress.records += records;
+            const tp = (this.progress.topics[topic] ??= { records: 0, bytes: 0 });
+            tp.records += records;
+            tp.bytes += raw;
+          },
+        },
+        ps.next_offset,
+        end,
+      );
+      this.writers.set(k, w);
+    }
+    this.progress.partitionsTotal = this.writers.size;
+    m.generation = (prev?.generation ?? 0) + 1;
+    m.created_at = now;
+    m.writer = {
+      run_id: this.runId,
+      host: (await import('node:os')).hostname(),
+      pid: process.pid,
+      tool_version: VERSION,
+    };
+    this.manifest = m;
+    await this.line.commit(m);
+    log.info('backup started', {
+      backup_id: o.backupId,
+      snapshot: this.snapshot.id,
+      mode: o.mode,
+      topics: selected.length,
+      partitions: this.writers.size,
+      generation: m.generation,
+    });
+  }
+
+  private eligible(w: PartitionWriter): boolean {
+    if (this.failedTopics.has(w.o.topic) || w.error) return false;
+    if (this.o.mode === 'snapshot') return !w.done;
+    return w.lastStable < 0 || w.lastStable > w.position;
+  }
+
+  /** Grants and releases partition slots; bounded memory comes from here. */
+  private schedule(): void {
+    for (const w of this.slots) {
+      const finished = this.o.mode === 'snapshot' ? w.done || this.failedTopics.has(w.o.topic) : false;
+      const idle =
+        this.o.mode === 'continuous' &&
+        w.lastStable >= 0 &&
+        w.position >= w.lastStable &&
+        this.slots.size >= this.o.maxConcurrentPartitions;
+      if ((finished || idle) && w.pendingBlocks === 0) {
+        if (finished || w.hasOpenFile) w.closeFile();
+        this.slots.delete(w);
+        if (finished) this.progress.partitionsDone++;
+      }
+    }
+    for (const w of this.writers.values()) {
+      if (this.slots.size >= this.o.maxConcurrentPartitions) break;
+      if (!this.slots.has(w) && this.eligible(w)) this.slots.add(w);
+    }
+  }
+
+  private async connectionFor(nodeId: number): Promise<Connection> {
+    const conns = await this.admin.connectToBrokers([nodeId]);
+    const c = conns.get(nodeId);
+    if (!c) throw new KafkaError(`no connection to broker ${nodeId}`, { canRetry: true });
+    return c;
+  }
+
+  private async refreshMetadata(): Promise<void> {
+    const topics = [...this.topicInfo.keys()].filter((t) => !this.failedTopics.has(t));
+    const described = await describeTopics(this.admin, topics, true);
+    for (const name of topics) {
+      const d = described.get(name);
+      const before = this.topicInfo.get(name)!;
+      if (!d) {
+        this.failedTopics.set(name, 'topic was deleted during the backup');
+        log.error('topic was deleted during the backup; what was stored so far stays listed', { topic: name });
+        continue;
+      }
+      if (d.topicId !== before.topicId) {
+        this.failedTopics.set(name, `topic was deleted and re-created during the backup (new id ${d.topicId})`);
+        continue;
+      }
+      for (const p of d.partitions) this.leaders.set(pkey(name, p.partition), p.leader);
+    }
+    this.metadataStale = false;
+  }
+
+  private async throttle(bytes: number): Promise<void> {
+    if (this.o.maxBytesPerSec <= 0) return;
+    this.throttleBytes += bytes;
+    const elapsed = (Date.now() - this.throttleWindowStart) / 1000;
+    const allowed = elapsed * this.o.maxBytesPerSec;
+    if (this.throttleBytes > allowed) await sleep(((this.throttleBytes - allowed) / this.o.maxBytesPerSec) * 1000);
+    if (elapsed > 10) {
+      this.throttleWindowStart = Date.now();
+      this.throttleBytes = 0;
+    }
+  }
+
+  /** One broker's fetch loop. */
+  private async fetchFrom(nodeId: number, parts: PartitionWriter[]): Promise<void> {
+    const byTopic = new Map<string, PartitionWriter[]>();
+    for (const w of parts) {
+      const list = byTopic.get(w.o.topic) ?? [];
+      list.push(w);
+      byTopic.set(w.o.topic, list);
+    }
+    const request = [...byTopic].map(([topic, ws]) => ({
+      topicId: this.topicInfo.get(topic)!.topicId,
+      partitions: ws.map((w) => ({
+        partition: w.o.partition,
+        currentLeaderEpoch: -1,
+        fetchOffset: BigInt(w.position),
+        lastFetchedEpoch: -1,
+        partitionMaxBytes: this.o.maxBatchBytes,
+      })),
+    }));
+    const conn = await this.connectionFor(nodeId);
+    const maxWait = this.o.mode === 'snapshot' ? 50 : 500;
+    const res = await rawFetchV17.async(
+      conn,
+      maxWait,
+      1,
+      this.o.fetchMaxBytes,
+      IsolationLevel.readCommitted,
+      0,
+      -1,
+      request,
+      [],
+      '',
+    );
+    const byId = new Map([...this.topicInfo.values()].map((t) => [t.topicId, t.name]));
+    let bytes = 0;
+    const outOfRange: PartitionWriter[] = [];
+    for (const tr of res.responses) {
+      const topic = byId.get(tr.topicId);
+      if (!topic) continue;
+      for (const p of tr.partitions) {
+        const w = this.writers.get(pkey(topic, p.partitionIndex));
+        if (!w) continue;
+        if (p.errorCode !== 0) {
+          this.handlePartitionError(w, p, outOfRange);
+          continue;
+        }
+        bytes += p.records?.length ?? 0;
+        w.ingest(p);
+      }
+    }
+    if (outOfRange.length) await this.handleOutOfRange(outOfRange);
+    await this.throttle(bytes);
+  }
+
+  private handlePartitionError(w: PartitionWriter, p: RawFetchPartition, outOfRange: PartitionWriter[]): void {
+    if (p.errorCode === OFFSET_OUT_OF_RANGE) outOfRange.push(w);
+    else if (RETRIABLE_PARTITION_ERRORS.has(p.errorCode)) {
+      if (p.currentLeader.leaderId >= 0) this.leaders.set(pkey(w.o.topic, w.o.partition), p.currentLeader.leaderId);
+      this.metadataStale = true;
+      log.debug('partition needs new metadata', {
+        topic: w.o.topic,
+        partition: w.o.partition,
+        error_code: p.errorCode,
+      });
+    } else {
+      throw new KafkaError(`fetching ${w.o.topic}-${w.o.partition} failed with Kafka error code ${p.errorCode}`, {
+        hint: 'check broker logs and the ACLs of this principal (Read on the topic)',
+      });
+    }
+  }
+
+  /** Offsets removed by retention before we fetched them become a recorded gap, not an error. */
+  private async handleOutOfRange(ws: PartitionWriter[]): Promise<void> {
+    const parts = ws.map((w) => ({ topic: w.o.topic, partition: w.o.partition }));
+    const earliest = await listOffsets(this.admin, parts, ListOffsetTimestamp.earliest);
+    for (const w of ws) {
+      const e = earliest.get(pkey(w.o.topic, w.o.partition)) ?? 0;
+      if (e > w.position) {
+        log.warn('records were removed by retention before they could be backed up; recorded as a gap', {
+          topic: w.o.topic,
+          partition: w.o.partition,
+          from: w.position,
+          to: e,
+        });
+        w.skipTo(e, 'retention');
+      } else {
+        throw new KafkaError(
+          `offset ${w.position} of ${w.o.topic}-${w.o.partition} is beyond the partition's end: the log was truncated (unclean leader election?)`,
+          { hint: 'inspect the partition; start a new backup line (new backup_id) if the topic was rebuilt' },
+        );
+      }
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const o = this.o;
+    let backoff = 200;
+    let failingSince = 0;
+    const brokerLoops = new Map<number, Promise<void>>();
+    while (!this.stopping && !this.fatal) {
+      for (const w of this.writers.values()) if (w.error) throw w.error;
+      this.schedule();
+      if (
+        o.mode === 'snapshot' &&
+        this.slots.size === 0 &&
+        [...this.writers.values()].every((w) => w.done || this.failedTopics.has(w.o.topic))
+      )
+        break;
+      if (this.metadataStale) {
+        try {
+          await this.refreshMetadata();
+        } catch (e) {
+          log.warn('metadata refresh failed; retrying', { error: e });
+          await sleep(backoff, o.signal);
+          backoff = Math.min(backoff * 2, 5000);
+          continue;
+        }
+      }
+      // Group slot holders by leader; one fetch in flight per broker.
+      const byBroker = new Map<number, PartitionWriter[]>();
+      for (const w of this.slots) {
+        if (w.done || w.pendingBlocks >= 2 || this.failedTopics.has(w.o.topic)) continue;
+        const leader = this.leaders.get(pkey(w.o.topic, w.o.partition)) ?? -1;
+        if (leader < 0) {
+          this.metadataStale = true;
+          continue;
+        }
+        const list = byBroker.get(leader) ?? [];
+        list.push(w);
+        byBroker.set(leader, list);
+      }
+      for (const [nodeId, parts] of byBroker) {
+        if (brokerLoops.has(nodeId)) continue;
+        const p = this.fetchFrom(nodeId, parts)
+          .then(() => {
+            backoff = 200;
+            failingSince = 0;
+          })
+          .catch(async (e: Error) => {
+            if (e instanceof KafkaError && !e.canRetry) {
+              this.fatal = e;
+              return;
+            }
+            failingSince ||= Date.now();
+            if (o.giveUpAfterSecs > 0 && Date.now() - failingSince > o.giveUpAfterSecs * 1000) {
+              this.fatal = kafkaError(e, `fetching from broker ${nodeId} for ${o.giveUpAfterSecs}s`, o.source);
+              return;
+            }
+            log.warn('fetch failed; refreshing metadata and retrying', { broker: nodeId, error: e });
+            this.metadataStale = true;
+            await sleep(backoff, o.signal);
+            backoff = Math.min(backoff * 2, 5000);
+          })
+          .finally(() => {
+            brokerLoops.delete(nodeId);
+            this.notify();
+          });
+        brokerLoops.set(nodeId, p);
+      }
+      await this.maybeCheckpoint();
+      this.o.onProgress?.(this.snapshotProgress());
+      await this.waitForWork(byBroker.size === 0 ? 20 : 250);
+    }
+    await Promise.allSettled(brokerLoops.values());
+    if (this.fatal) throw this.fatal;
+  }
+
+  private snapshotProgress(): BackupProgress {
+    if (this.o.mode === 'snapshot') {
+      let remaining = 0;
+      for (const w of this.writers.values()) if (Number.isFinite(w.end)) remaining += Math.max(0, w.end - w.position);
+      this.progress.recordsRemaining = remaining;
+    }
+    return this.progress;
+  }
+
+  /** Commits a generation when files completed since the last one (at most every checkpoint interval). */
+  private async maybeCheckpoint(force = false): Promise<void> {
+    if (!force && Date.now() - this.lastCheckpoint < this.o.checkpointIntervalSecs * 1000) return;
+    if (this.o.mode === 'continuous')
+      for (const w of this.writers.values()) if (w.fileIsOld && w.pendingBlocks === 0) w.closeFile();
+    await this.checkpoint();
+  }
+
+  private async checkpoint(final?: Snapshot['state']): Promise<void> {
+    this.lastCheckpoint = Date.now();
+    let changed = final !== undefined;
+    for (const w of this.writers.values()) {
+      const { files, gaps, nextOffset } = w.takeCommitted();
+      const ps = this.manifest.topics[w.o.topic]!.partitions[String(w.o.partition)]!;
+      if (files.length || gaps.length || ps.next_offset !== nextOffset) changed = true;
+      ps.files.push(...files);
+      ps.gaps.push(...gaps);
+      ps.next_offset = nextOffset;
+      this.progress.files += files.length;
+      if (this.o.mode === 'continuous') this.snapshot.end_offsets[w.o.topic]![String(w.o.partition)] = nextOffset;
+    }
+    if (!changed) return;
+    if (final) {
+      this.snapshot.state = final;
+      this.snapshot.finished_at = new Date().toISOString();
+    }
+    this.manifest.generation++;
+    this.manifest.created_at = new Date().toISOString();
+    await this.line.commit(this.manifest);
+    await this.line.renewLease(LEASE_TTL_MS);
+    log.debug('checkpoint', { generation: this.manifest.generation });
+  }
+
+  private async closeAll(): Promise<void> {
+    for (const w of this.writers.values()) w.closeFile();
+    const results = await Promise.allSettled([...this.writers.values()].map((w) => w.drain()));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  private async finish(): Promise<BackupResult> {
+    const o = this.o;
+    await this.closeAll();
+    const interrupted = this.stopping && o.mode === 'snapshot' && [...this.writers.values()].some((w) => !w.done);
+    if (!interrupted && o.captureOffsets) {
+      try {
+        this.snapshot.consumer_offsets = await captureConsumerOffsets(
+          this.admin,
+          o.storage,
+          o.backupId,
+          this.snapshot.id,
+          [...this.topicInfo.keys()],
+        );
+      } catch (e) {
+        log.warn('capturing consumer group offsets failed; the backup itself is complete', { error: e });
+      }
+    }
+    const state: Snapshot['state'] = interrupted ? 'interrupted' : this.failedTopics.size ? 'failed' : 'complete';
+    await this.checkpoint(state);
+    const result = this.result(state);
+    log.info('backup finished', {
+      state,
+      records: result.records,
+      files: result.files,
+      duration_ms: result.duration_ms,
+    });
+    if (interrupted)
+      throw new InterruptedError(`backup ${o.backupId} was interrupted before reaching its snapshot's end offsets`, {
+        hint: 'run the same command again: it resumes where this run stopped, with the same snapshot',
+      });
+    if (this.failedTopics.size)
+      throw Object.assign(
+        new PartialFailureError(
+          `backup ${o.backupId}: ${this.failedTopics.size} topic(s) failed, the rest completed`,
+          [...this.failedTopics].map(([what, msg]) => ({ what, error: new Error(msg) })),
+        ),
+        { result },
+      );
+    return result;
+  }
+
+  private result(state: Snapshot['state']): BackupResult {
+    const topics = new Map<string, { topic: string; partitions: number; records: number; bytes: number }>();
+    for (const w of this.writers.values()) {
+      const t = topics.get(w.o.topic) ?? { topic: w.o.topic, partitions: 0, records: 0, bytes: 0 };
+      t.partitions++;
+      topics.set(w.o.topic, t);
+    }
+    for (const [name, tp] of Object.entries(this.progress.topics)) {
+      const t = topics.get(name);
+      if (t) {
+        t.records = tp.records;
+        t.bytes = tp.bytes;
+      }
+    }
+    return {
+      backup_id: this.o.backupId,
+      snapshot_id: this.snapshot.id,
+      run_id: this.runId,
+      mode: this.o.mode,
+      state,
+      generation: this.manifest.generation,
+      duration_ms: Date.now() - this.started,
+      records: this.progress.records,
+      raw_bytes: this.progress.rawBytes,
+      stored_bytes: this.progress.storedBytes,
+      files: this.progress.files,
+      topics: [...topics.values()],
+      failures: [...this.failedTopics].map(([topic, error]) => ({ topic, error })),
+    };
+  }
+
+  /** On failure: abort open files, and record what was committed so a re-run resumes from there. */
+  private async failSafe(error: Error): Promise<void> {
+    if (!this.manifest) return;
+    await Promise.allSettled([...this.writers.values()].map((w) => w.abort()));
+    if (error instanceof UsageError && error.constructor.name === 'FencedError') return;
+    try {
+      this.snapshot.error = error.message;
+      await this.checkpoint();
+    } catch (e) {
+      log.warn('could not record the last checkpoint after the failure; the previous one stands', { error: e });
+    }
+  }
+}

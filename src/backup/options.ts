@@ -1,0 +1,64 @@
+/** What the backup engine needs, decoupled from the YAML config shape (the CLI maps one to the other). */
+import type { BlockCodec } from '../format/compression.ts';
+import type { KafkaConnectionOptions } from '../kafka/client.ts';
+import type { StorageBackend } from '../storage/backend.ts';
+import type { TopicSelection } from './topic-patterns.ts';
+
+export interface BackupOptions {
+  backupId: string;
+  source: KafkaConnectionOptions;
+  topics: TopicSelection;
+  storage: StorageBackend;
+  mode: 'snapshot' | 'continuous';
+  /** earliest | latest | ISO-8601 time: where partitions this line has not seen yet start. */
+  start: string;
+  codec: BlockCodec;
+  level?: number | undefined;
+  batchSize: number;
+  maxBatchBytes: number;
+  fetchMaxBytes: number;
+  maxConcurrentPartitions: number;
+  maxBytesPerSec: number;
+  allowEmpty: boolean;
+  segmentMaxBytes: number;
+  segmentMaxIntervalSecs: number;
+  checkpointIntervalSecs: number;
+  pollIntervalMs: number;
+  allowSourceChange: boolean;
+  captureOffsets: boolean;
+  giveUpAfterSecs: number;
+  /** Aborting it stops the run gracefully: flush, list, checkpoint. */
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+export interface BackupProgress {
+  records: number;
+  rawBytes: number;
+  storedBytes: number;
+  files: number;
+  partitionsDone: number;
+  partitionsTotal: number;
+  /** Records still to read in snapshot mode (-1 when following). */
+  recordsRemaining: number;
+  topics: Record<string, { records: number; bytes: number }>;
+}
+
+export const backupDefaults = {
+  mode: 'snapshot',
+  start: 'earliest',
+  codec: 'zstd',
+  batchSize: 10_000,
+  maxBatchBytes: 1 << 20,
+  fetchMaxBytes: 16 << 20,
+  maxConcurrentPartitions: 16,
+  maxBytesPerSec: 0,
+  allowEmpty: false,
+  segmentMaxBytes: 128 << 20,
+  segmentMaxIntervalSecs: 300,
+  checkpointIntervalSecs: 5,
+  pollIntervalMs: 1000,
+  allowSourceChange: false,
+  captureOffsets: true,
+  giveUpAfterSecs: 0,
+} as const satisfies Partial<BackupOptions>;

@@ -1,0 +1,347 @@
+/**
+ * One partition's side of a backup: takes raw fetch results, filters them (read committed),
+ * cuts blocks, writes data files in order, and tracks exactly which offsets are covered.
+ *
+ * Coverage invariant: every offset in [start_offset, committedEnd) is inside a committed data
+ * file's [first_offset, last_offset] or inside a recorded gap; the manifest's next_offset is
+ * committedEnd, never the fetch position, so a checkpoint only advances past records that are
+ * in durable, listed files.
+ */
+import {
+  type BatchHeader,
+  compressionOf,
+  isLogAppendTime,
+  lastOffsetOf,
+  splitBatches,
+  walkRecords,
+} from '../format/batch.ts';
+import type { BlockCodec } from '../format/compression.ts';
+import { decompressKafkaRecords } from '../format/compression.ts';
+import { type FileEntry, type Gap, type GapCause, keys } from '../format/manifest.ts';
+import { type SegmentHeader, SegmentWriter } from '../format/segment.ts';
+import type { RawFetchPartition } from '../kafka/fetch-raw-v17.ts';
+import type { StorageBackend } from '../storage/backend.ts';
+import { TransactionFilter } from './txn-filter.ts';
+
+export interface PartitionWriterOptions {
+  backupId: string;
+  runId: string;
+  topic: string;
+  topicId: string;
+  partition: number;
+  compacted: boolean;
+  codec: BlockCodec;
+  level: number | undefined;
+  batchSize: number;
+  maxBatchBytes: number;
+  segmentMaxBytes: number;
+  segmentMaxIntervalMs: number;
+  storage: StorageBackend;
+  /** Called for each byte count written to storage (metrics, throttling). */
+  onStored?: (rawBytes: number, storedBytes: number, records: number) => void;
+}
+
+interface OpenBlock {
+  parts: Buffer[];
+  bytes: number;
+  firstOffset: number;
+  lastOffset: number;
+  records: number;
+  batches: number;
+  minTs: number;
+  maxTs: number;
+}
+
+export class PartitionWriter {
+  readonly o: PartitionWriterOptions;
+  /** Next offset to fetch. */
+  position: number;
+  /** Exclusive end for snapshot mode (Infinity when following). */
+  end: number;
+  /** First offset not yet covered by a committed file or gap. */
+  committedEnd: number;
+  /** High watermark / last stable offset seen in the last fetch. */
+  lastStable = -1;
+  logStartOffset = -1;
+
+  private readonly filter = new TransactionFilter();
+  private block: OpenBlock | null = null;
+  private segment: SegmentWriter | null = null;
+  private segmentOpenedAt = 0;
+  private segmentSeq = 0;
+  /** Start of the offsets the open (or next) file will cover. */
+  private fileStart: number;
+  private skipped: Partial<Record<GapCause, number>> = {};
+  /** Serialises block writes and file commits, in order. */
+  private chain: Promise<void> = Promise.resolve();
+  private failure: Error | null = null;
+  pendingBlocks = 0;
+
+  /** Files and gaps committed since the last checkpoint took them. */
+  readonly newFiles: FileEntry[] = [];
+  readonly newGaps: Gap[] = [];
+
+  constructor(o: PartitionWriterOptions, startOffset: number, end: number) {
+    this.o = o;
+    this.position = startOffset;
+    this.committedEnd = startOffset;
+    this.fileStart = startOffset;
+    this.end = end;
+  }
+
+  get done(): boolean {
+    return this.position >= this.end;
+  }
+  get hasOpenFile(): boolean {
+    return this.segment !== null || this.block !== null;
+  }
+  get error(): Error | null {
+    return this.failure;
+  }
+
+  private skip(cause: GapCause, n: number): void {
+    if (n > 0) this.skipped[cause] = (this.skipped[cause] ?? 0) + n;
+  }
+
+  /** Records offsets [position, to) as removed by retention before we could fetch them. */
+  skipTo(to: number, cause: GapCause): void {
+    if (to <= this.position) return;
+    this.skip(cause, Math.min(to, this.end) - this.position);
+    this.position = Math.min(to, this.end);
+  }
+
+  /** Ingests one partition of a fetch response. Returns the number of records kept. */
+  ingest(p: RawFetchPartition): number {
+    if (this.failure) throw this.failure;
+    this.lastStable = Number(p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark);
+    this.logStartOffset = Number(p.logStartOffset);
+    if (p.abortedTransactions.length > 0) this.filter.addAborted(p.abortedTransactions);
+    if (!p.records) return 0;
+    let kept = 0;
+    const buf = p.records;
+    for (const h of splitBatches(buf)) {
+      if (this.done) break;
+      const last = Number(lastOffsetOf(h));
+      if (last < this.position) continue;
+      const base = Number(h.baseOffset);
+      if (base > this.position) {
+        // whole batches missing between two batches: removed by the log cleaner
+        this.skip(this.o.compacted ? 'compaction' : 'unknown', Math.min(base, this.end) - this.position);
+        this.position = Math.min(base, this.end);
+        if (this.done) break;
+      }
+      const from = this.position;
+      const to = Math.min(last, this.end - 1);
+      const verdict = this.filter.judge(buf, h);
+      if (verdict !== 'keep') {
+        this.skip(verdict, to - from + 1);
+        this.position = to + 1;
+        continue;
+      }
+      const stats = this.scan(buf, h, from, to);
+      this.skip('compaction', to - from + 1 - stats.records);
+      this.addToBlock(buf.subarray(h.position, h.position + h.size), from, to, stats);
+      kept += stats.records;
+      this.position = to + 1;
+    }
+    if (kept === 0 && !this.block) this.filter.prune(BigInt(this.position));
+    return kept;
+  }
+
+  /** Counts records of a batch inside [from, to] and their timestamp range. */
+  private scan(
+    buf: Buffer,
+    h: BatchHeader,
+    from: number,
+    to: number,
+  ): { records: number; minTs: number; maxTs: number } {
+    const base = Number(h.baseOffset);
+    const whole = base >= from && Number(lastOffsetOf(h)) <= to;
+    if (isLogAppendTime(h)) {
+      const ts = Number(h.maxTimestamp);
+      if (whole) return { records: h.recordsCount, minTs: ts, maxTs: ts };
+    }
+    let records = buf.subarray(h.position + 61, h.position + h.size);
+    const codec = compressionOf(h);
+    if (codec !== 0) records = decompressKafkaRecords(codec, records);
+    const baseTs = Number(h.baseTimestamp);
+    let n = 0;
+    let minTs = Number.MAX_SAFE_INTEGER;
+    let maxTs = -1;
+    for (const r of walkRecords(records, h.recordsCount)) {
+      const off = base + r.offsetDelta;
+      if (off < from || off > to) continue;
+      n++;
+      const ts = isLogAppendTime(h) ? Number(h.maxTimestamp) : baseTs + r.timestampDelta;
+      if (ts < minTs) minTs = ts;
+      if (ts > maxTs) maxTs = ts;
+    }
+    return { records: n, minTs: n ? minTs : -1, maxTs };
+  }
+
+  private addToBlock(
+    bytes: Buffer,
+    from: number,
+    to: number,
+    s: { records: number; minTs: number; maxTs: number },
+  ): void {
+    if (!this.block) {
+      this.block = {
+        parts: [],
+        bytes: 0,
+        firstOffset: from,
+        lastOffset: to,
+        records: 0,
+        batches: 0,
+        minTs: Number.MAX_SAFE_INTEGER,
+        maxTs: -1,
+      };
+    }
+    const b = this.block;
+    // copy out of the response buffer so the response can be freed
+    b.parts.push(Buffer.from(bytes));
+    b.bytes += bytes.length;
+    b.lastOffset = to;
+    b.records += s.records;
+    b.batches++;
+    if (s.records > 0) {
+      b.minTs = Math.min(b.minTs, s.minTs);
+      b.maxTs = Math.max(b.maxTs, s.maxTs);
+    }
+    if (b.bytes >= this.o.maxBatchBytes || b.records >= this.o.batchSize) this.flushBlock();
+  }
+
+  /** Hands the open block to the write chain. */
+  flushBlock(): void {
+    const b = this.block;
+    if (!b) return;
+    this.block = null;
+    this.pendingBlocks++;
+    const raw = b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts, b.bytes);
+    const fileStart = this.fileStart;
+    this.enqueue(async () => {
+      try {
+        if (!this.segment) await this.openSegment(fileStart);
+        const before = this.segment!.bytesWritten;
+        await this.segment!.appendBlock(raw, {
+          firstOffset: b.firstOffset,
+          lastOffset: b.lastOffset,
+          recordCount: b.records,
+          batchCount: b.batches,
+          minTimestamp: b.records ? b.minTs : -1,
+          maxTimestamp: b.maxTs,
+        });
+        this.o.onStored?.(raw.length, this.segment!.bytesWritten - before, b.records);
+      } finally {
+        this.pendingBlocks--;
+      }
+    });
+    if (this.segment && this.segment.bytesWritten >= this.o.segmentMaxBytes) this.closeFile();
+  }
+
+  private async openSegment(fileStart: number): Promise<void> {
+    const key = keys.dataFile(
+      this.o.backupId,
+      this.o.topic,
+      this.o.partition,
+      fileStart,
+      this.o.runId,
+      this.segmentSeq++,
+    );
+    const header: SegmentHeader = {
+      format: 'kafka-backup/segment',
+      version: 1,
+      backup_id: this.o.backupId,
+      run_id: this.o.runId,
+      topic: this.o.topic,
+      topic_id: this.o.topicId,
+      partition: this.o.partition,
+      codec_chain: [
+        { type: 'compression', name: this.o.codec, ...(this.o.level !== undefined ? { level: this.o.level } : {}) },
+      ],
+      created_at: new Date().toISOString(),
+    };
+    this.segment = new SegmentWriter(await this.o.storage.openWriter(key), key, header);
+    this.segmentOpenedAt = Date.now();
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.chain = this.chain.then(async () => {
+      if (this.failure) return;
+      try {
+        await task();
+      } catch (e) {
+        this.failure = e as Error;
+      }
+    });
+  }
+
+  /** True when the open file should be closed because of its age (continuous mode). */
+  get fileIsOld(): boolean {
+    return this.segment !== null && Date.now() - this.segmentOpenedAt >= this.o.segmentMaxIntervalMs;
+  }
+
+  /**
+   * Flushes the open block and commits the open file, covering [fileStart, position). When no
+   * file is open, the skipped offsets up to the position become a recorded gap.
+   */
+  closeFile(): void {
+    this.flushBlock();
+    const coverEnd = this.position;
+    const skipped = this.skipped;
+    this.skipped = {};
+    const fileStart = this.fileStart;
+    this.fileStart = coverEnd;
+    this.enqueue(async () => {
+      const seg = this.segment;
+      this.segment = null;
+      if (!seg) {
+        if (coverEnd > fileStart) {
+          const cause = (Object.entries(skipped).sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'unknown') as GapCause;
+          this.newGaps.push({ start: fileStart, end: coverEnd, cause });
+        }
+        this.committedEnd = coverEnd;
+        return;
+      }
+      const s = await seg.finish();
+      this.newFiles.push({
+        key: s.key,
+        size: s.size,
+        sha256: s.sha256,
+        run_id: this.o.runId,
+        first_offset: fileStart,
+        last_offset: coverEnd - 1,
+        records: s.records,
+        batches: s.batches,
+        blocks: s.blocks,
+        raw_bytes: s.raw_bytes,
+        min_timestamp: s.min_timestamp,
+        max_timestamp: s.max_timestamp,
+        skipped,
+        created_at: new Date().toISOString(),
+      });
+      this.committedEnd = coverEnd;
+    });
+  }
+
+  /** Waits for every queued write and commit; rethrows the first failure. */
+  async drain(): Promise<void> {
+    await this.chain;
+    if (this.failure) throw this.failure;
+  }
+
+  /** Takes the files and gaps committed since the last call (for a manifest generation). */
+  takeCommitted(): { files: FileEntry[]; gaps: Gap[]; nextOffset: number } {
+    const files = this.newFiles.splice(0);
+    const gaps = this.newGaps.splice(0);
+    return { files, gaps, nextOffset: this.committedEnd };
+  }
+
+  /** Discards the open file (used on abort); committed files stay listed or unlisted as they are. */
+  async abort(): Promise<void> {
+    this.block = null;
+    await this.chain.catch(() => undefined);
+    if (this.segment) await this.segment.abort().catch(() => undefined);
+    this.segment = null;
+  }
+}

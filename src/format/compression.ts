@@ -1,0 +1,72 @@
+/**
+ * Block compression for data files. zstd and gzip come from node:zlib and run on libuv's thread
+ * pool (async), so compressing one partition's block overlaps with fetching and with other
+ * partitions. lz4 uses the Kafka client's implementation (LZ4 frame, synchronous).
+ */
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { compressionsAlgorithms } from '@platformatic/kafka';
+
+export type BlockCodec = 'none' | 'zstd' | 'gzip' | 'lz4';
+export const BLOCK_CODECS: readonly BlockCodec[] = ['none', 'zstd', 'gzip', 'lz4'];
+
+const zstdCompress = promisify(zlib.zstdCompress);
+const zstdDecompress = promisify(zlib.zstdDecompress);
+const gzip = promisify(zlib.gzip);
+const gunzip = promisify(zlib.gunzip);
+
+export const DEFAULT_LEVELS: Record<BlockCodec, number | undefined> = {
+  none: undefined,
+  zstd: 1,
+  gzip: 1,
+  lz4: undefined,
+};
+
+export async function compressBlock(codec: BlockCodec, data: Buffer, level?: number): Promise<Buffer> {
+  switch (codec) {
+    case 'none':
+      return data;
+    case 'zstd':
+      return zstdCompress(data, {
+        params: {
+          [zlib.constants.ZSTD_c_compressionLevel]: level ?? DEFAULT_LEVELS.zstd!,
+          [zlib.constants.ZSTD_c_checksumFlag]: 0,
+        },
+      });
+    case 'gzip':
+      return gzip(data, { level: level ?? DEFAULT_LEVELS.gzip! });
+    case 'lz4':
+      return compressionsAlgorithms.lz4.compressSync(data);
+  }
+}
+
+export async function decompressBlock(codec: BlockCodec, data: Buffer, rawLength: number): Promise<Buffer> {
+  switch (codec) {
+    case 'none':
+      return data;
+    case 'zstd':
+      return zstdDecompress(data, { maxOutputLength: Math.max(rawLength, 1) });
+    case 'gzip':
+      return gunzip(data, { maxOutputLength: Math.max(rawLength, 1) });
+    case 'lz4':
+      return compressionsAlgorithms.lz4.decompressSync(data);
+  }
+}
+
+/** Decompresses the records section of a Kafka batch compressed by the producer (codec id 1-4). */
+export function decompressKafkaRecords(codecId: number, data: Buffer): Buffer {
+  switch (codecId) {
+    case 0:
+      return data;
+    case 1:
+      return zlib.gunzipSync(data);
+    case 2:
+      return compressionsAlgorithms.snappy.decompressSync(data);
+    case 3:
+      return compressionsAlgorithms.lz4.decompressSync(data);
+    case 4:
+      return zlib.zstdDecompressSync(data);
+    default:
+      throw new Error(`unknown Kafka compression codec ${codecId}`);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Manifests: the state of one backup line, written as numbered generations that are never
+ * overwritten (create-if-absent). The newest generation that verifies is the current state.
+ * Spec: docs/format.md ("Manifests").
+ *
+ * Encoding: the JSON body, a newline, and a trailer line `#sha256:<hex of the body bytes>`.
+ * A reader recomputes the digest before trusting anything in the body.
+ *
+ * Offsets and timestamps are JSON numbers: Kafka offsets and epoch milliseconds stay far below
+ * 2^53, and plain numbers keep the files readable by jq.
+ */
+import { createHash } from 'node:crypto';
+
+export const MANIFEST_FORMAT = 'kafka-backup/manifest';
+export const MANIFEST_VERSION = 1;
+
+export type GapCause = 'retention' | 'control' | 'aborted' | 'compaction' | 'unknown';
+
+/** Offsets in [start, end) that have no record in this backup, and why. */
+export interface Gap {
+  start: number;
+  end: number;
+  cause: GapCause;
+}
+
+export interface FileEntry {
+  key: string;
+  size: number;
+  sha256: string;
+  run_id: string;
+  /** The partition offsets this file covers, [first, last], whether or not each holds a record. */
+  first_offset: number;
+  last_offset: number;
+  records: number;
+  batches: number;
+  blocks: number;
+  raw_bytes: number;
+  /** Contains every stored record's timestamp (-1 when the file holds no record). */
+  min_timestamp: number;
+  max_timestamp: number;
+  /** Offsets inside [first, last] without a stored record, by cause. */
+  skipped: Partial<Record<GapCause, number>>;
+  created_at: string;
+}
+
+export interface PartitionState {
+  /** First offset this line covers (where the first backup of the partition started). */
+  start_offset: number;
+  /** Next offset to fetch: everything below it is in listed files or recorded gaps. */
+  next_offset: number;
+  files: FileEntry[];
+  /** Offset ranges between files that hold no record (retention, trailing markers). */
+  gaps: Gap[];
+}
+
+export interface TopicState {
+  topic_id: string;
+  partition_count: number;
+  replication_factor: number;
+  /** Non-default topic configs at the time of the last backup run. */
+  configs: Record<string, string>;
+  /** cleanup.policy etc. are in configs; this is the timestamp type of the topic's config. */
+  timestamp_type: 'CreateTime' | 'LogAppendTime';
+  partitions: Record<string, PartitionState>;
+}
+
+export type SnapshotState = 'in-progress' | 'complete' | 'failed' | 'interrupted';
+
+export interface Snapshot {
+  id: string;
+  run_id: string;
+  mode: 'snapshot' | 'continuous';
+  state: SnapshotState;
+  started_at: string;
+  finished_at?: string;
+  /** Per topic and partition, the offset this snapshot reaches (exclusive). */
+  end_offsets: Record<string, Record<string, number>>;
+  /** Storage key of the consumer-group offsets captured for this snapshot. */
+  consumer_offsets?: string;
+  error?: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  version: typeof MANIFEST_VERSION;
+  backup_id: string;
+  generation: number;
+  created_at: string;
+  writer: { run_id: string; host: string; pid: number; tool_version: string };
+  source: { cluster_id: string; bootstrap_servers: string[] };
+  topics: Record<string, TopicState>;
+  snapshots: Snapshot[];
+  /** Topics that were deleted or re-created under the same name while this line followed them. */
+  retired_topics: { name: string; topic_id: string; retired_at: string; reason: string; state?: TopicState }[];
+}
+
+export class ManifestCorruptError extends Error {
+  readonly key: string;
+  constructor(key: string, detail: string) {
+    super(`manifest ${key} is corrupt: ${detail}`);
+    this.key = key;
+  }
+}
+
+export function encodeManifest(m: Manifest): Buffer {
+  const body = Buffer.from(JSON.stringify(m, null, 1));
+  const digest = createHash('sha256').update(body).digest('hex');
+  return Buffer.concat([body, Buffer.from(`\n#sha256:${digest}\n`)]);
+}
+
+export function decodeManifest(key: string, bytes: Buffer): Manifest {
+  const text = bytes.toString('utf8');
+  const m = /\n#sha256:([0-9a-f]{64})\n$/.exec(text);
+  if (!m) throw new ManifestCorruptError(key, 'missing or malformed digest trailer');
+  const body = bytes.subarray(0, bytes.length - m[0].length);
+  const digest = createHash('sha256').update(body).digest('hex');
+  if (digest !== m[1]) throw new ManifestCorruptError(key, 'SHA-256 digest does not match its content');
+  let parsed: Manifest;
+  try {
+    parsed = JSON.parse(body.toString('utf8')) as Manifest;
+  } catch (e) {
+    throw new ManifestCorruptError(key, `invalid JSON (${(e as Error).message})`);
+  }
+  if (parsed.format !== MANIFEST_FORMAT) throw new ManifestCorruptError(key, `unknown format ${String(parsed.format)}`);
+  if (parsed.version !== MANIFEST_VERSION)
+    throw new ManifestCorruptError(key, `version ${parsed.version} is newer than this tool understands`);
+  return parsed;
+}
+
+/** Storage keys, all relative to the storage location. */
+export const keys = {
+  line: (backupId: string) => `${backupId}/`,
+  manifestDir: (backupId: string) => `${backupId}/manifests/`,
+  manifest: (backupId: string, generation: number) =>
+    `${backupId}/manifests/${String(generation).padStart(10, '0')}.json`,
+  lease: (backupId: string) => `${backupId}/lease.json`,
+  dataFile: (backupId: string, topic: string, partition: number, firstOffset: number, runId: string, seq: number) =>
+    `${backupId}/data/${encodeURIComponent(topic)}/${partition}/${String(firstOffset).padStart(20, '0')}-${runId}-${seq}.kbs`,
+  consumerOffsets: (backupId: string, snapshotId: string, at: string) =>
+    `${backupId}/consumer-offsets/${snapshotId}/${at.replace(/[:.]/g, '')}.json`,
+};
+
+export function generationOfKey(key: string): number | null {
+  const m = /manifests\/(\d{10})\.json$/.exec(key);
+  return m ? Number(m[1]) : null;
+}

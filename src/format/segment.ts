@@ -1,0 +1,301 @@
+/**
+ * Data files ("segments"): one partition's record batches, in offset order, in checksummed,
+ * compressed blocks. Spec: docs/format.md ("Data files"). Layout:
+ *
+ *   file    = preamble block* footer trailer
+ *   preamble= "KBSEG\0\0\1" (8) | u32 headerLen | header JSON | u32 crc32c(header JSON)
+ *   block   = block header (64 bytes) | payload (storedLength bytes)
+ *     block header: "KBBK" | u8 codec | u8 flags | u16 reserved | u32 storedLength | u32 rawLength
+ *                   | i64 firstOffset | i64 lastOffset | u32 recordCount | u32 batchCount
+ *                   | i64 minTimestamp | i64 maxTimestamp | u32 crc32c(payload) | u32 crc32c(header[0..60))
+ *     payload: the block codec applied to Kafka v2 record batches, concatenated, exactly as fetched.
+ *     [firstOffset, lastOffset] is the block's logical range: a reader ignores records outside it
+ *     (a batch fetched from the middle of a compressed batch, or past a snapshot's end).
+ *   footer  = "KBFT" | u32 len | footer JSON (block index and totals) | u32 crc32c(footer JSON)
+ *   trailer = u64 footer position | "KBSEGEND"
+ *
+ * The payload checksum is verified before decompression, so corruption is reported as such and
+ * never reaches a decompressor. The whole file's SHA-256 is recorded in the manifest.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { crc32c } from '@platformatic/kafka';
+import type { ObjectWriter } from '../storage/backend.ts';
+import { ByteReader } from './byte-reader.ts';
+import { type BlockCodec, compressBlock, decompressBlock } from './compression.ts';
+
+export const SEGMENT_MAGIC = Buffer.from('KBSEG\0\0\x01', 'latin1');
+export const SEGMENT_END_MAGIC = Buffer.from('KBSEGEND', 'latin1');
+const BLOCK_MAGIC = Buffer.from('KBBK', 'latin1');
+const FOOTER_MAGIC = Buffer.from('KBFT', 'latin1');
+export const BLOCK_HEADER_SIZE = 64;
+const CODEC_IDS: Record<BlockCodec, number> = { none: 0, gzip: 1, lz4: 3, zstd: 4 };
+const CODEC_BY_ID: Record<number, BlockCodec> = { 0: 'none', 1: 'gzip', 3: 'lz4', 4: 'zstd' };
+
+export interface SegmentHeader {
+  format: 'kafka-backup/segment';
+  version: 1;
+  backup_id: string;
+  run_id: string;
+  topic: string;
+  topic_id: string;
+  partition: number;
+  /** Applied in order when writing, reversed when reading. Room for encryption (a key id) later. */
+  codec_chain: { type: 'compression'; name: BlockCodec; level?: number }[];
+  created_at: string;
+}
+
+export interface BlockMeta {
+  firstOffset: number;
+  lastOffset: number;
+  recordCount: number;
+  batchCount: number;
+  minTimestamp: number;
+  maxTimestamp: number;
+}
+
+export interface BlockIndexEntry extends BlockMeta {
+  position: number;
+  storedLength: number;
+  rawLength: number;
+}
+
+export interface SegmentSummary {
+  key: string;
+  size: number;
+  sha256: string;
+  first_offset: number;
+  last_offset: number;
+  records: number;
+  batches: number;
+  blocks: number;
+  raw_bytes: number;
+  min_timestamp: number;
+  max_timestamp: number;
+}
+
+export class SegmentWriter {
+  private readonly hash: Hash = createHash('sha256');
+  private position = 0;
+  private readonly index: BlockIndexEntry[] = [];
+  private rawBytes = 0;
+  private readonly codec: BlockCodec;
+  private readonly level: number | undefined;
+  private started = false;
+
+  private readonly out: ObjectWriter;
+  readonly key: string;
+  private readonly header: SegmentHeader;
+
+  constructor(out: ObjectWriter, key: string, header: SegmentHeader) {
+    this.out = out;
+    this.key = key;
+    this.header = header;
+    const c = header.codec_chain.find((s) => s.type === 'compression');
+    this.codec = c?.name ?? 'none';
+    this.level = c?.level;
+  }
+
+  get blockCount(): number {
+    return this.index.length;
+  }
+  get bytesWritten(): number {
+    return this.position;
+  }
+  get rawBytesWritten(): number {
+    return this.rawBytes;
+  }
+
+  private async emit(buf: Buffer): Promise<void> {
+    this.hash.update(buf);
+    this.position += buf.length;
+    await this.out.write(buf);
+  }
+
+  private async start(): Promise<void> {
+    this.started = true;
+    const json = Buffer.from(JSON.stringify(this.header));
+    const pre = Buffer.allocUnsafe(8 + 4 + json.length + 4);
+    SEGMENT_MAGIC.copy(pre, 0);
+    pre.writeUInt32BE(json.length, 8);
+    json.copy(pre, 12);
+    pre.writeUInt32BE(crc32c(json) >>> 0, 12 + json.length);
+    await this.emit(pre);
+  }
+
+  /** Compresses and appends one block of raw record batches. */
+  async appendBlock(raw: Buffer, meta: BlockMeta): Promise<void> {
+    const stored = await compressBlock(this.codec, raw, this.level);
+    await this.appendCompressed(stored, raw.length, meta);
+  }
+
+  /** Appends a block already compressed with this file's codec (lets callers compress ahead). */
+  async appendCompressed(stored: Buffer, rawLength: number, meta: BlockMeta): Promise<void> {
+    if (!this.started) await this.start();
+    const h = Buffer.alloc(BLOCK_HEADER_SIZE);
+    BLOCK_MAGIC.copy(h, 0);
+    h.writeUInt8(CODEC_IDS[this.codec], 4);
+    h.writeUInt32BE(stored.length, 8);
+    h.writeUInt32BE(rawLength, 12);
+    h.writeBigInt64BE(BigInt(meta.firstOffset), 16);
+    h.writeBigInt64BE(BigInt(meta.lastOffset), 24);
+    h.writeUInt32BE(meta.recordCount, 32);
+    h.writeUInt32BE(meta.batchCount, 36);
+    h.writeBigInt64BE(BigInt(meta.minTimestamp), 40);
+    h.writeBigInt64BE(BigInt(meta.maxTimestamp), 48);
+    h.writeUInt32BE(crc32c(stored) >>> 0, 56);
+    h.writeUInt32BE(crc32c(h.subarray(0, 60)) >>> 0, 60);
+    this.index.push({ ...meta, position: this.position, storedLength: stored.length, rawLength });
+    this.rawBytes += rawLength;
+    await this.emit(h);
+    await this.emit(stored);
+  }
+
+  /** Writes footer and trailer, commits the object, and returns what the manifest lists. */
+  async finish(): Promise<SegmentSummary> {
+    if (!this.started) await this.start();
+    const first = this.index[0];
+    const last = this.index[this.index.length - 1];
+    const totals = {
+      records: this.index.reduce((s, b) => s + b.recordCount, 0),
+      batches: this.index.reduce((s, b) => s + b.batchCount, 0),
+      raw_bytes: this.rawBytes,
+      first_offset: first?.firstOffset ?? -1,
+      last_offset: last?.lastOffset ?? -1,
+      min_timestamp: this.index.reduce((m, b) => Math.min(m, b.minTimestamp), Number.MAX_SAFE_INTEGER),
+      max_timestamp: this.index.reduce((m, b) => Math.max(m, b.maxTimestamp), -1),
+    };
+    const json = Buffer.from(JSON.stringify({ blocks: this.index, totals }));
+    const footerPos = this.position;
+    const f = Buffer.allocUnsafe(8 + json.length + 4 + 16);
+    FOOTER_MAGIC.copy(f, 0);
+    f.writeUInt32BE(json.length, 4);
+    json.copy(f, 8);
+    f.writeUInt32BE(crc32c(json) >>> 0, 8 + json.length);
+    f.writeBigUInt64BE(BigInt(footerPos), 12 + json.length);
+    SEGMENT_END_MAGIC.copy(f, 20 + json.length);
+    await this.emit(f);
+    await this.out.commit();
+    return {
+      key: this.key,
+      size: this.position,
+      sha256: this.hash.digest('hex'),
+      first_offset: totals.first_offset,
+      last_offset: totals.last_offset,
+      records: totals.records,
+      batches: totals.batches,
+      blocks: this.index.length,
+      raw_bytes: this.rawBytes,
+      min_timestamp: totals.min_timestamp === Number.MAX_SAFE_INTEGER ? -1 : totals.min_timestamp,
+      max_timestamp: totals.max_timestamp,
+    };
+  }
+
+  async abort(): Promise<void> {
+    await this.out.abort();
+  }
+}
+
+export class SegmentCorruptError extends Error {
+  readonly key: string;
+  readonly detail: string;
+  constructor(key: string, detail: string) {
+    super(`data file ${key} is corrupt: ${detail}`);
+    this.key = key;
+    this.detail = detail;
+  }
+}
+
+export interface ReadBlock extends BlockMeta {
+  /** Uncompressed Kafka record batches. */
+  raw: Buffer;
+  index: number;
+}
+
+export interface SegmentReadResult {
+  header: SegmentHeader;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Reads a data file front to back, verifying every checksum: the preamble CRC, each block
+ * header's CRC, each payload's CRC before decompression, the footer, and the whole file's
+ * SHA-256 against `expectedSha256` when given. Yields decompressed blocks.
+ */
+export async function* readSegment(
+  key: string,
+  source: AsyncIterable<Buffer | Uint8Array>,
+  options: { expectedSha256?: string; expectedSize?: number; onHeader?: (h: SegmentHeader) => void } = {},
+): AsyncGenerator<ReadBlock, SegmentReadResult> {
+  const hash = createHash('sha256');
+  const r = new ByteReader(source, (b) => hash.update(b));
+  const bad = (detail: string): never => {
+    throw new SegmentCorruptError(key, detail);
+  };
+  try {
+    const magic = await r.readExact(8, 'magic');
+    if (!magic.equals(SEGMENT_MAGIC)) bad('not a kafka-backup data file (bad magic)');
+    const hlen = (await r.readExact(4, 'header length')).readUInt32BE(0);
+    if (hlen > 1 << 20) bad('header length out of range');
+    const hjson = await r.readExact(hlen, 'header');
+    const hcrc = (await r.readExact(4, 'header checksum')).readUInt32BE(0);
+    if (crc32c(hjson) >>> 0 !== hcrc) bad('header checksum mismatch');
+    const header = JSON.parse(hjson.toString('utf8')) as SegmentHeader;
+    options.onHeader?.(header);
+    let i = 0;
+    for (;;) {
+      const tag = await r.readExact(4, 'block or footer');
+      if (tag.equals(FOOTER_MAGIC)) break;
+      if (!tag.equals(BLOCK_MAGIC)) bad(`block ${i}: bad block marker at byte ${r.position - 4}`);
+      const rest = await r.readExact(BLOCK_HEADER_SIZE - 4, `block ${i} header`);
+      const h = Buffer.concat([tag, rest]);
+      if (crc32c(h.subarray(0, 60)) >>> 0 !== h.readUInt32BE(60)) bad(`block ${i}: header checksum mismatch`);
+      const codec = CODEC_BY_ID[h.readUInt8(4)];
+      if (!codec) bad(`block ${i}: unknown codec ${h.readUInt8(4)}`);
+      const storedLength = h.readUInt32BE(8);
+      const rawLength = h.readUInt32BE(12);
+      const payload = await r.readExact(storedLength, `block ${i} payload`);
+      if (crc32c(payload) >>> 0 !== h.readUInt32BE(56)) bad(`block ${i}: payload checksum mismatch`);
+      let raw: Buffer;
+      try {
+        raw = await decompressBlock(codec!, payload, rawLength);
+      } catch (e) {
+        return bad(`block ${i}: cannot decompress (${(e as Error).message})`);
+      }
+      if (raw.length !== rawLength) bad(`block ${i}: decompressed to ${raw.length} bytes, expected ${rawLength}`);
+      yield {
+        index: i,
+        raw,
+        firstOffset: Number(h.readBigInt64BE(16)),
+        lastOffset: Number(h.readBigInt64BE(24)),
+        recordCount: h.readUInt32BE(32),
+        batchCount: h.readUInt32BE(36),
+        minTimestamp: Number(h.readBigInt64BE(40)),
+        maxTimestamp: Number(h.readBigInt64BE(48)),
+      };
+      i++;
+    }
+    const flen = (await r.readExact(4, 'footer length')).readUInt32BE(0);
+    const fjson = await r.readExact(flen, 'footer');
+    const fcrc = (await r.readExact(4, 'footer checksum')).readUInt32BE(0);
+    if (crc32c(fjson) >>> 0 !== fcrc) bad('footer checksum mismatch');
+    const footer = JSON.parse(fjson.toString('utf8')) as { blocks: BlockIndexEntry[] };
+    if (footer.blocks.length !== i) bad(`footer lists ${footer.blocks.length} blocks, file has ${i}`);
+    await r.readExact(8, 'trailer');
+    const end = await r.readExact(8, 'end marker');
+    if (!end.equals(SEGMENT_END_MAGIC)) bad('bad end marker');
+    if (!(await r.atEnd())) bad('trailing bytes after end marker');
+    const size = r.position;
+    const sha256 = hash.digest('hex');
+    if (options.expectedSize !== undefined && size !== options.expectedSize)
+      bad(`size ${size} differs from the manifest's ${options.expectedSize}`);
+    if (options.expectedSha256 && sha256 !== options.expectedSha256) bad('SHA-256 differs from the manifest');
+    return { header, sha256, size };
+  } catch (e) {
+    if (e instanceof SegmentCorruptError) throw e;
+    if (e instanceof SyntaxError) throw new SegmentCorruptError(key, `unreadable JSON (${e.message})`);
+    if (e instanceof Error && e.name === 'TruncatedError') throw new SegmentCorruptError(key, e.message);
+    if (e instanceof RangeError) throw new SegmentCorruptError(key, e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,6 @@
+/** The tool's version, read once from package.json (works from src/ and from dist/). */
+import { readFileSync } from 'node:fs';
+
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
