@@ -296,7 +296,7 @@ class BackupEngine {
       else if (o.start === 'latest')
         starts = new Map(unseen.map((p) => [pkey(p.topic, p.partition), lso.get(pkey(p.topic, p.partition)) ?? 0]));
       else {
-        const ts = Date.parse(o.start);
+        const ts = typeof o.start === 'number' ? o.start : Date.parse(o.start);
         const byTime = await this.kafka('listing offsets by time', () => listOffsets(this.admin, unseen, BigInt(ts)));
         for (const p of unseen) {
           const k = pkey(p.topic, p.partition);

@@ -10,8 +10,8 @@ export interface BackupOptions {
   topics: TopicSelection;
   storage: StorageBackend;
   mode: 'snapshot' | 'continuous';
-  /** earliest | latest | ISO-8601 time: where partitions this line has not seen yet start. */
-  start: string;
+  /** earliest | latest | epoch ms (or ISO-8601): where partitions this line has not seen yet start. */
+  start: 'earliest' | 'latest' | number | string;
   codec: BlockCodec;
   level?: number | undefined;
   batchSize: number;

@@ -1,7 +1,9 @@
 /** Registers every subcommand; each lives in its own file under src/cli/. */
 import type { Command } from 'commander';
+import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
 
 export function registerCommands(_program: Command): void {
+  registerBackupCommand(_program);
   registerConfigCommand(_program);
 }

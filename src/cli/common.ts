@@ -1,0 +1,95 @@
+/** Pieces every command shares: config loading, logging setup, signals, storage opening. */
+import type { Command } from 'commander';
+import { type Config, loadConfig } from '../config/load.ts';
+import { openStorage, openStorageUrl } from '../storage/open.ts';
+import type { StorageBackend } from '../storage/backend.ts';
+import type { PartialStorageOptions } from '../storage/options.ts';
+import { configureLogging, type LogLevel, logger } from '../util/log.ts';
+import { type OutputFormat, parseFormat } from './output.ts';
+
+export interface GlobalFlags {
+  debug?: boolean;
+  logLevel?: LogLevel;
+  quiet?: boolean;
+}
+
+export function globalFlags(cmd: Command): GlobalFlags {
+  return cmd.optsWithGlobals() as GlobalFlags;
+}
+
+/** Loads the config file and applies its logging section (the --log-level flag wins). */
+export function loadCommandConfig(path: string, cmd: Command): Config {
+  const config = loadConfig(path);
+  const flags = globalFlags(cmd);
+  const fromFlag = cmd.getOptionValueSourceWithGlobals('logLevel') === 'cli' ? flags.logLevel : undefined;
+  const format = config.logging?.format;
+  configureLogging({
+    level: fromFlag ?? (config.logging?.level as LogLevel | undefined) ?? flags.logLevel ?? 'info',
+    ...(format === 'json' ? { json: true } : format === 'text' ? { json: false } : {}),
+  });
+  return config;
+}
+
+export function applyLogFlags(cmd: Command): void {
+  const flags = globalFlags(cmd);
+  if (flags.logLevel) configureLogging({ level: flags.logLevel });
+}
+
+export function formatOption(cmd: Command, allowed?: OutputFormat[]): OutputFormat {
+  return parseFormat(String(cmd.opts()['format'] ?? 'text'), allowed);
+}
+
+/**
+ * First SIGINT/SIGTERM: abort the returned signal so the command stops gracefully (flush,
+ * list, checkpoint). Second: exit at once with 130; the state on storage stays resumable
+ * because nothing is listed before it is durable.
+ */
+export function gracefulSignals(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const log = logger('cli');
+  let count = 0;
+  const handler = (sig: NodeJS.Signals) => {
+    count++;
+    if (count === 1) {
+      log.warn(`${sig} received: finishing the files in progress and writing a checkpoint (send again to abort at once)`);
+      controller.abort();
+    } else {
+      log.error(`${sig} received again: aborting now; run the same command to resume`);
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/** Storage from the config's storage section (url or backend fields), with retry and breaker. */
+export async function storageFromConfig(
+  storage: NonNullable<Config['storage']>,
+  options: { dryRun?: boolean; breaker?: { failure_threshold: number; reset_timeout_secs: number; half_open_requests: number } } = {},
+): Promise<StorageBackend> {
+  const b = options.breaker;
+  return openStorage(storage as PartialStorageOptions, {
+    dryRun: options.dryRun ?? false,
+    ...(b
+      ? {
+          breaker: {
+            failureThreshold: b.failure_threshold,
+            resetTimeoutSecs: b.reset_timeout_secs,
+            halfOpenRequests: b.half_open_requests,
+          },
+        }
+      : {}),
+  });
+}
+
+/** Storage from a --path argument (plain path or URL), with credentials from the environment. */
+export function storageFromPath(path: string): Promise<StorageBackend> {
+  return openStorageUrl(path);
+}
