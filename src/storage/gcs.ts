@@ -134,9 +134,13 @@ export class GcsBackend implements StorageBackend {
     this.storage = new Storage(clientOptions);
   }
 
-  private file(key: string) {
+  private nameOf(key: string): string {
     checkKey(key, this.location);
-    return this.storage.bucket(this.bucketName).file(joinKey(this.prefix, key));
+    return joinKey(this.prefix, key);
+  }
+
+  private file(key: string) {
+    return this.storage.bucket(this.bucketName).file(this.nameOf(key));
   }
 
   private err(error: unknown, op: string, key?: string, write = false): StorageError {
@@ -172,7 +176,7 @@ export class GcsBackend implements StorageBackend {
   }
 
   async openWriter(key: string): Promise<ObjectWriter> {
-    const name = joinKey(this.prefix, (checkKey(key, this.location), key));
+    const name = this.nameOf(key);
     let session: string | undefined;
     let failedBefore = false;
     const start = async (): Promise<string> => {
@@ -268,7 +272,7 @@ export class GcsBackend implements StorageBackend {
   }
 
   async load(key: string, range?: ByteRange): Promise<Readable> {
-    const name = joinKey(this.prefix, (checkKey(key, this.location), key));
+    const name = this.nameOf(key);
     if (range?.length === 0) {
       await this.stat(key);
       return Readable.from([]);

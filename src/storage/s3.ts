@@ -188,6 +188,7 @@ export class S3Backend implements StorageBackend {
       requestHandler: {
         connectionTimeout: tuning.connectTimeoutMs ?? 10_000,
         requestTimeout: tuning.requestTimeoutMs ?? 120_000,
+        throwOnRequestTimeout: true,
       },
     };
     if (endpoint) config.endpoint = endpoint;
