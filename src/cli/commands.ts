@@ -2,8 +2,14 @@
 import type { Command } from 'commander';
 import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
+import { registerDescribeCommand } from './describe.ts';
+import { registerListCommand } from './list.ts';
+import { registerValidateCommand } from './validate.ts';
 
 export function registerCommands(_program: Command): void {
   registerBackupCommand(_program);
   registerConfigCommand(_program);
+  registerListCommand(_program);
+  registerDescribeCommand(_program);
+  registerValidateCommand(_program);
 }

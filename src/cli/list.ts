@@ -1,0 +1,103 @@
+/**
+ * `kafka-backup list --path P [--format text|json|yaml]`: the backup lines at a storage
+ * location, each with its snapshots (state, records, size). Reads manifests only.
+ * Exit 0; 3 when a line's newest manifest is unreadable (an older generation is shown instead).
+ */
+import type { Command } from 'commander';
+import { IntegrityError } from '../errors.ts';
+import { decodeManifest, keys, type Manifest, ManifestCorruptError } from '../format/manifest.ts';
+import { formatBytes, type LineSummary, summarizeLine } from '../inspect/summary.ts';
+import { BackupLine, listLines } from '../repository/line.ts';
+import { storageFromPath } from './common.ts';
+import { emit, parseFormat, table } from './output.ts';
+
+/** The newest generation that decodes, and the error of every newer one. */
+export async function newestReadable(
+  line: BackupLine,
+): Promise<{ manifest: Manifest | null; errors: { key: string; message: string }[] }> {
+  const errors: { key: string; message: string }[] = [];
+  const gens = (await line.generations()).reverse();
+  for (const g of gens) {
+    const key = keys.manifest(line.backupId, g);
+    try {
+      return { manifest: decodeManifest(key, await line.storage.get(key)), errors };
+    } catch (e) {
+      if (!(e instanceof ManifestCorruptError)) throw e;
+      errors.push({ key, message: e.message });
+    }
+  }
+  return { manifest: null, errors };
+}
+
+function renderText(location: string, lines: LineSummary[]): string {
+  if (lines.length === 0) return `no readable backups at ${location}`;
+  const out: string[] = [];
+  for (const l of lines) {
+    out.push(
+      `backup ${l.backup_id}  (generation ${l.generation}, updated ${l.updated_at}, cluster ${l.source_cluster})`,
+    );
+    if (l.manifest_error) out.push(`  WARNING: ${l.manifest_error}`);
+    if (l.snapshots.length === 0) out.push('  no snapshots');
+    else
+      out.push(
+        table(
+          ['  SNAPSHOT', 'CREATED', 'FINISHED', 'MODE', 'STATE', 'RECORDS', 'SIZE'],
+          l.snapshots.map((s) => [
+            `  ${s.id}`,
+            s.created,
+            s.finished ?? '-',
+            s.mode,
+            s.state,
+            s.records,
+            formatBytes(s.stored_bytes),
+          ]),
+        ),
+      );
+    out.push('');
+  }
+  return out.join('\n').trimEnd();
+}
+
+export function registerListCommand(program: Command): void {
+  program
+    .command('list')
+    .description('list the backups at a storage location and their snapshots')
+    .requiredOption('--path <path>', 'directory or storage URL (s3://bucket/prefix, azure://…, gs://…)')
+    .option('--format <format>', 'text|json|yaml', 'text')
+    .action(async (options: { path: string; format: string }) => {
+      const format = parseFormat(options.format);
+      const storage = await storageFromPath(options.path);
+      try {
+        const lines: LineSummary[] = [];
+        const bad: string[] = [];
+        const unreadable: { backup_id: string; errors: string[] }[] = [];
+        for (const id of await listLines(storage)) {
+          const line = new BackupLine(storage, id);
+          const { manifest, errors } = await newestReadable(line);
+          if (!manifest) {
+            bad.push(...errors.map((e) => e.key));
+            unreadable.push({ backup_id: id, errors: errors.map((e) => e.message) });
+            continue;
+          }
+          const summary = summarizeLine(manifest, await line.readLease());
+          if (errors.length) {
+            bad.push(...errors.map((e) => e.key));
+            summary.manifest_error = `${errors.map((e) => e.message).join('; ')}; showing generation ${manifest.generation}`;
+          }
+          lines.push(summary);
+        }
+        emit(format, { location: storage.location, backups: lines, unreadable }, () =>
+          [
+            renderText(storage.location, lines),
+            ...unreadable.map((u) => `backup ${u.backup_id}: UNREADABLE (${u.errors.join('; ')})`),
+          ].join('\n'),
+        );
+        if (bad.length)
+          throw new IntegrityError(`${bad.length} manifest generation(s) at ${storage.location} are unreadable`, bad, {
+            hint: `run validate --deep on the affected backup; unreadable: ${bad.join(', ')}`,
+          });
+      } finally {
+        await storage.close();
+      }
+    });
+}

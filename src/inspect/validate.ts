@@ -1,0 +1,249 @@
+/**
+ * `validate`: checks a backup line against what its manifests recorded.
+ *
+ * Shallow: the newest manifest generation decodes (digest, format, version), every file it
+ * lists exists with its recorded size, consumer-offset captures exist, and each partition's
+ * files and gaps tile its offsets (coverage). Deep, in addition: every older generation decodes,
+ * and every data file is read end to end (verifyFile), `concurrency` files at a time.
+ *
+ * Every problem is collected, keyed by the storage key it concerns; nothing stops at the first.
+ */
+import { isNotFound, UsageError } from '../errors.ts';
+import {
+  decodeManifest,
+  type FileEntry,
+  generationOfKey,
+  keys,
+  type Manifest,
+  ManifestCorruptError,
+  type PartitionState,
+} from '../format/manifest.ts';
+import { listLines } from '../repository/line.ts';
+import type { StorageBackend } from '../storage/backend.ts';
+import { checkCoverage } from './coverage.ts';
+import { type FileContext, verifyFile } from './verify.ts';
+
+export interface Problem {
+  key: string;
+  problem: string;
+}
+
+export interface ValidationReport {
+  backup_id: string;
+  location: string;
+  deep: boolean;
+  ok: boolean;
+  /** The generation whose files were checked (the newest that decodes). */
+  generation: number | null;
+  generations: number;
+  generations_checked: number;
+  files_listed: number;
+  files_read: number;
+  bytes_read: number;
+  consumer_offsets_checked: number;
+  /** Data files in storage that no manifest lists (left by a crashed run); readers ignore them. */
+  unlisted_files: string[];
+  problems: Problem[];
+  /** Every storage key with at least one problem, in order. */
+  bad_files: string[];
+}
+
+export interface ValidateOptions {
+  deep?: boolean;
+  concurrency?: number;
+  /** Called after each data file is read in deep mode. */
+  onFile?: (key: string, ok: boolean) => void;
+}
+
+interface ListedFile {
+  entry: FileEntry;
+  ctx: FileContext;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++]!);
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+}
+
+async function readManifest(
+  storage: StorageBackend,
+  backupId: string,
+  generation: number,
+): Promise<{ manifest: Manifest } | { problem: string }> {
+  const key = keys.manifest(backupId, generation);
+  let bytes: Buffer;
+  try {
+    bytes = await storage.get(key);
+  } catch (e) {
+    if (isNotFound(e)) return { problem: 'listed but cannot be found' };
+    throw e;
+  }
+  try {
+    const m = decodeManifest(key, bytes);
+    if (m.generation !== generation) return { problem: `holds generation ${m.generation}, its key says ${generation}` };
+    if (m.backup_id !== backupId) return { problem: `belongs to backup ${m.backup_id}` };
+    return { manifest: m };
+  } catch (e) {
+    if (e instanceof ManifestCorruptError) return { problem: e.message.replace(/^manifest \S+ is corrupt: /, '') };
+    throw e;
+  }
+}
+
+/** Every partition the manifest lists, current topics and retired ones. */
+function partitionsOf(
+  m: Manifest,
+): { label: string; topic: string; topicId: string; partition: number; ps: PartitionState }[] {
+  const out: { label: string; topic: string; topicId: string; partition: number; ps: PartitionState }[] = [];
+  for (const [topic, t] of Object.entries(m.topics))
+    for (const [p, ps] of Object.entries(t.partitions))
+      out.push({ label: `${topic}-${p}`, topic, topicId: t.topic_id, partition: Number(p), ps });
+  for (const r of m.retired_topics ?? [])
+    for (const [p, ps] of Object.entries(r.state?.partitions ?? {}))
+      out.push({
+        label: `${r.name}-${p} (retired ${r.topic_id})`,
+        topic: r.name,
+        topicId: r.topic_id,
+        partition: Number(p),
+        ps,
+      });
+  return out;
+}
+
+export async function validateLine(
+  storage: StorageBackend,
+  backupId: string,
+  options: ValidateOptions = {},
+): Promise<ValidationReport> {
+  const deep = options.deep ?? false;
+  const problems: Problem[] = [];
+  const add = (key: string, problem: string) => problems.push({ key, problem });
+
+  const generations: number[] = [];
+  for await (const o of storage.list(keys.manifestDir(backupId))) {
+    const g = generationOfKey(o.key);
+    if (g !== null) generations.push(g);
+  }
+  generations.sort((a, b) => b - a);
+  if (generations.length === 0) {
+    const lines = await listLines(storage);
+    throw new UsageError(`no backup '${backupId}' in ${storage.location}`, {
+      hint: lines.length
+        ? `backups there: ${lines.join(', ')}`
+        : 'that location holds no backup yet; check the path or URL',
+      code: 'UNKNOWN_BACKUP',
+    });
+  }
+
+  // Newest first; shallow mode stops at the newest that decodes, deep mode reads them all.
+  let manifest: Manifest | null = null;
+  let checked = 0;
+  for (const g of generations) {
+    if (manifest && !deep) break;
+    checked++;
+    const r = await readManifest(storage, backupId, g);
+    if ('problem' in r) add(keys.manifest(backupId, g), r.problem);
+    else manifest ??= r.manifest;
+  }
+
+  const report: ValidationReport = {
+    backup_id: backupId,
+    location: storage.location,
+    deep,
+    ok: false,
+    generation: manifest?.generation ?? null,
+    generations: generations.length,
+    generations_checked: checked,
+    files_listed: 0,
+    files_read: 0,
+    bytes_read: 0,
+    consumer_offsets_checked: 0,
+    unlisted_files: [],
+    problems,
+    bad_files: [],
+  };
+  if (!manifest) return finish(report);
+  const manifestKey = keys.manifest(backupId, manifest.generation);
+
+  // Listed files, and coverage of each partition.
+  const files: ListedFile[] = [];
+  const seen = new Set<string>();
+  for (const p of partitionsOf(manifest)) {
+    for (const problem of checkCoverage(p.ps)) add(manifestKey, `${p.label}: ${problem}`);
+    for (const entry of p.ps.files) {
+      if (seen.has(entry.key)) {
+        add(entry.key, `listed more than once (${p.label})`);
+        continue;
+      }
+      seen.add(entry.key);
+      files.push({ entry, ctx: { backup_id: backupId, topic: p.topic, topic_id: p.topicId, partition: p.partition } });
+    }
+  }
+  report.files_listed = files.length;
+
+  // Existence and size, from one listing of the data prefix.
+  const stored = new Map<string, number>();
+  for await (const o of storage.list(`${backupId}/data/`)) stored.set(o.key, o.size);
+  const readable: ListedFile[] = [];
+  for (const f of files) {
+    const size = stored.get(f.entry.key);
+    if (size === undefined) add(f.entry.key, 'listed in the manifest but missing from storage');
+    else if (size !== f.entry.size) add(f.entry.key, `size ${size} differs from the manifest's ${f.entry.size}`);
+    else readable.push(f);
+  }
+  report.unlisted_files = [...stored.keys()].filter((k) => !seen.has(k)).sort();
+
+  // Consumer-offset captures.
+  for (const s of manifest.snapshots) {
+    if (!s.consumer_offsets) continue;
+    report.consumer_offsets_checked++;
+    try {
+      if (deep) {
+        const doc = JSON.parse((await storage.get(s.consumer_offsets)).toString('utf8')) as { format?: string };
+        if (doc.format !== 'kafka-backup/consumer-offsets')
+          add(s.consumer_offsets, `unknown format ${String(doc.format)}`);
+      } else await storage.stat(s.consumer_offsets);
+    } catch (e) {
+      if (isNotFound(e)) add(s.consumer_offsets, `consumer offsets of snapshot ${s.id} are missing from storage`);
+      else if (e instanceof SyntaxError) add(s.consumer_offsets, `not valid JSON (${e.message})`);
+      else throw e;
+    }
+  }
+
+  if (deep) {
+    const found = new Map<string, string[]>();
+    await pool(readable, options.concurrency ?? 4, async (f) => {
+      let bad: string[];
+      try {
+        bad = await verifyFile(f.entry, f.ctx, await storage.load(f.entry.key));
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+        bad = ['missing from storage'];
+      }
+      report.files_read++;
+      report.bytes_read += f.entry.size;
+      found.set(f.entry.key, bad);
+      options.onFile?.(f.entry.key, bad.length === 0);
+    });
+    // in listing order, whatever order the reads finished in
+    for (const f of readable) for (const p of found.get(f.entry.key) ?? []) add(f.entry.key, p);
+  }
+  return finish(report);
+}
+
+function finish(r: ValidationReport): ValidationReport {
+  r.bad_files = [...new Set(r.problems.map((p) => p.key))];
+  r.ok = r.problems.length === 0;
+  return r;
+}
