@@ -72,6 +72,7 @@ export class PartitionWriter {
   /** Start of the offsets the open (or next) file will cover. */
   private fileStart: number;
   private skipped: Partial<Record<GapCause, number>> = {};
+  private fileMaxBatch = 0;
   /** Serialises block writes and file commits, in order. */
   private chain: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
@@ -138,6 +139,9 @@ export class PartitionWriter {
         this.position = to + 1;
         continue;
       }
+      // a batch reaching below the position (fetched mid-batch) starts a new block, whose
+      // logical range then excludes the records before the position
+      if (base < from && this.block) this.flushBlock();
       const stats = this.scan(buf, h, from, to);
       this.skip('compaction', to - from + 1 - stats.records);
       this.addToBlock(buf.subarray(h.position, h.position + h.size), from, to, stats);
@@ -200,6 +204,7 @@ export class PartitionWriter {
     const b = this.block;
     // copy out of the response buffer so the response can be freed
     b.parts.push(Buffer.from(bytes));
+    if (bytes.length > this.fileMaxBatch) this.fileMaxBatch = bytes.length;
     b.bytes += bytes.length;
     b.lastOffset = to;
     b.records += s.records;
@@ -292,6 +297,8 @@ export class PartitionWriter {
     this.skipped = {};
     const fileStart = this.fileStart;
     this.fileStart = coverEnd;
+    const maxBatch = this.fileMaxBatch;
+    this.fileMaxBatch = 0;
     this.enqueue(async () => {
       const seg = this.segment;
       this.segment = null;
@@ -315,6 +322,7 @@ export class PartitionWriter {
         batches: s.batches,
         blocks: s.blocks,
         raw_bytes: s.raw_bytes,
+        max_batch_bytes: maxBatch,
         min_timestamp: s.min_timestamp,
         max_timestamp: s.max_timestamp,
         skipped,

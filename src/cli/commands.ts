@@ -4,11 +4,13 @@ import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
 import { registerDescribeCommand } from './describe.ts';
 import { registerListCommand } from './list.ts';
+import { registerRestoreCommand } from './restore.ts';
 import { registerValidateCommand } from './validate.ts';
 
 export function registerCommands(_program: Command): void {
   registerBackupCommand(_program);
   registerConfigCommand(_program);
+  registerRestoreCommand(_program);
   registerListCommand(_program);
   registerDescribeCommand(_program);
   registerValidateCommand(_program);

@@ -35,6 +35,8 @@ export interface FileEntry {
   batches: number;
   blocks: number;
   raw_bytes: number;
+  /** Size of the largest record batch in the file (a restore sizes max.message.bytes from it). */
+  max_batch_bytes?: number;
   /** Contains every stored record's timestamp (-1 when the file holds no record). */
   min_timestamp: number;
   max_timestamp: number;

@@ -1,0 +1,124 @@
+/** `kafka-backup restore -c restore.yaml`: restores a backup snapshot into Kafka. */
+import type { Command } from 'commander';
+import { requireSections } from '../config/load.ts';
+import { runRestore } from '../restore/engine.ts';
+import type { RestoreOptions } from '../restore/options.ts';
+import { openStorageUrl } from '../storage/open.ts';
+import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
+import { emit, table } from './output.ts';
+import { humanBytes, progressReporter, rate } from './progress.ts';
+
+export function registerRestoreCommand(program: Command): void {
+  program
+    .command('restore')
+    .description('restore a backup snapshot into a Kafka cluster (exactly once, resumable)')
+    .requiredOption('-c, --config <file>', 'YAML config file')
+    .option('--dry-run', 'print the plan and write nothing')
+    .option('--format <format>', 'result format: text|json|yaml', 'text')
+    .action(async (_opts, cmd: Command) => {
+      const format = formatOption(cmd);
+      const config = requireSections(
+        loadCommandConfig(cmd.opts()['config'], cmd),
+        ['target', 'storage', 'backup_id'],
+        'restore',
+      );
+      const r = config.restore;
+      const dryRun = Boolean(cmd.opts()['dryRun']) || r.dry_run;
+      const storage = await storageFromConfig(config.storage, { breaker: r.circuit_breaker });
+      const stateStorage = r.state_url ? await openStorageUrl(r.state_url) : undefined;
+      const { signal, dispose } = gracefulSignals();
+      const progress = progressReporter(Boolean(globalFlags(cmd).quiet));
+      const started = Date.now();
+      const options: RestoreOptions = {
+        backupId: config.backup_id,
+        snapshot: config.snapshot ?? 'latest',
+        storage,
+        ...(stateStorage ? { stateStorage } : {}),
+        target: config.target,
+        topics: r.topics ?? {},
+        pointInTime: r.point_in_time,
+        timeWindowStart: r.time_window_start,
+        timeWindowEnd: r.time_window_end,
+        offsetWindow: r.offset_window ?? {},
+        topicMapping: r.topic_mapping ?? {},
+        partitionMapping: r.partition_mapping ?? {},
+        repartitioning: r.repartitioning,
+        createTopics: r.create_topics,
+        replicationFactor: r.replication_factor,
+        topicConfigs: r.topic_configs ?? {},
+        includeOriginalOffsetHeader: r.include_original_offset_header,
+        compression: r.compression,
+        allowEmpty: r.allow_empty,
+        allowNonEmpty: r.allow_non_empty,
+        purgeTopics: r.purge_topics,
+        recreateTopics: r.recreate_topics,
+        dryRun,
+        maxRecordsPerSec: r.max_records_per_sec,
+        maxBytesPerSec: r.max_bytes_per_sec,
+        maxConcurrentPartitions: r.max_concurrent_partitions,
+        restoreId: r.restore_id,
+        giveUpAfterSecs: r.give_up_after_secs,
+        signal,
+        onProgress: (p) =>
+          progress.update(() => {
+            const ms = Date.now() - started;
+            const rr = rate(p.records, ms);
+            const eta =
+              rr > 0 && p.recordsTotal > p.records ? ` eta ${Math.ceil((p.recordsTotal - p.records) / rr)}s` : '';
+            return `restore ${config.backup_id}: ${p.records}/${p.recordsTotal} records, ${humanBytes(p.bytes)} (${humanBytes(rate(p.bytes, ms))}/s), ${p.partitionsDone}/${p.partitionsTotal} partitions${eta}`;
+          }),
+      };
+      try {
+        const result = await runRestore(options);
+        progress.done();
+        const { plan, ...doc } = result;
+        const out = plan
+          ? {
+              ...doc,
+              plan: {
+                snapshot: plan.snapshot.id,
+                records_estimate: plan.recordsEstimate,
+                bytes_estimate: plan.bytesEstimate,
+                topics: plan.topics,
+                jobs: plan.jobs.map((j) => ({
+                  source: j.sourceTopic,
+                  target: j.targetTopic,
+                  source_partitions: j.ranges.map((x) => ({
+                    partition: x.partition,
+                    from: x.from,
+                    to: x.to,
+                    files: x.files.length,
+                  })),
+                  target_partitions: j.targetPartitions,
+                })),
+              },
+            }
+          : doc;
+        emit(format, out, () => {
+          const head = result.dry_run
+            ? `restore plan ${result.restore_id} (dry run: nothing written) from snapshot ${result.snapshot_id}`
+            : `restore ${result.restore_id} from snapshot ${result.snapshot_id}: ${result.records} records, ${humanBytes(result.bytes)}, ${(result.duration_ms / 1000).toFixed(1)}s`;
+          const rows = result.topics.map((t) => [
+            t.source,
+            t.target,
+            t.partitions,
+            result.dry_run
+              ? String(plan?.topics.find((x) => x.target === t.target)?.create ? 'create' : 'exists')
+              : t.records,
+            Object.keys(t.dropped_configs).join(',') || '-',
+          ]);
+          return [
+            head,
+            table(['source', 'target', 'partitions', result.dry_run ? 'topic' : 'records', 'dropped configs'], rows),
+            ...(plan ? [`records (estimate): ${plan.recordsEstimate}, bytes: ${humanBytes(plan.bytesEstimate)}`] : []),
+            ...result.warnings.map((w) => `warning: ${w}`),
+          ].join('\n');
+        });
+      } finally {
+        progress.done();
+        dispose();
+        await storage.close();
+        await stateStorage?.close();
+      }
+    });
+}

@@ -1,0 +1,686 @@
+/**
+ * The restore engine: plan, checks, topic preparation, then one job per target partition (or
+ * per topic when repartitioning) that reads data files in order, verifies every block before
+ * using it, and produces with an idempotent producer, exactly once across crashes.
+ *
+ * Exactly once: before the first produce the restore records each target partition's end
+ * offset (its baseline) in plan.json. On every (re)start, the records already restored to a
+ * target partition are `end - baseline`; the job skips that many records of its fixed-order
+ * stream, checks that the last target record equals the expected source record, and goes on.
+ * This needs the restore to be the only writer of its target partitions while it runs.
+ */
+import type { Admin } from '@platformatic/kafka';
+import { murmur2 } from '@platformatic/kafka';
+import { IntegrityError, isNotFound, KafkaError, UsageError } from '../errors.ts';
+import { type BatchHeader, compressionOf, isControl, isLogAppendTime, splitBatches } from '../format/batch.ts';
+import { KAFKA_CODEC_IDS } from '../format/kafka-compression.ts';
+import { encodeManifest } from '../format/manifest.ts';
+import { decodeRecords, encodeBatch, type KafkaRecord, restampBatch } from '../format/records.ts';
+import { readSegment } from '../format/segment.ts';
+import { describeTopics, IsolationLevel, ListOffsetTimestamp, listOffsets, pkey } from '../kafka/admin-helpers.ts';
+import { createAdmin, kafkaError } from '../kafka/client.ts';
+import { rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
+import { openExistingLine } from '../repository/line.ts';
+import type { StorageBackend } from '../storage/backend.ts';
+import { logger } from '../util/log.ts';
+import { RecordSelector } from './filters.ts';
+import { digestOf, MappingBuilder, type OffsetMapping } from './offset-map.ts';
+import { ORIGINAL_HEADERS, type RestoreOptions, type RestoreProgress } from './options.ts';
+import { buildPlan, type RestoreJob, type RestorePlan, type TargetTopicInfo } from './plan.ts';
+import {
+  initProducerId,
+  type LeaderSource,
+  PartitionProducer,
+  type ProducerIdentity,
+  ResyncNeeded,
+} from './producer.ts';
+import { prepareTopics, type TopicReport } from './topics.ts';
+
+const log = logger('restore');
+
+/** Produce requests in flight per target partition (the idempotent producer keeps order up to 5). */
+const MAX_IN_FLIGHT = 5;
+/** Records and bytes per batch we encode ourselves. */
+const ENCODE_MAX_RECORDS = 5_000;
+const ENCODE_MAX_BYTES = 1 << 20;
+const MAX_RESYNCS = 10;
+
+export const restoreKeys = {
+  dir: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/`,
+  plan: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/plan.json`,
+  mapping: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/offset-map.json`,
+  report: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/report.json`,
+};
+
+interface PlanState {
+  format: 'kafka-backup/restore-plan';
+  version: 1;
+  restore_id: string;
+  backup_id: string;
+  snapshot_id: string;
+  created_at: string;
+  /** target topic -> partition -> end offset before the first produce */
+  baselines: Record<string, Record<string, number>>;
+}
+
+export interface RestoreResult {
+  restore_id: string;
+  backup_id: string;
+  snapshot_id: string;
+  dry_run: boolean;
+  resumed: boolean;
+  duration_ms: number;
+  records: number;
+  bytes: number;
+  topics: {
+    source: string;
+    target: string;
+    partitions: number;
+    records: number;
+    created: boolean;
+    configs: Record<string, string>;
+    dropped_configs: Record<string, string>;
+  }[];
+  warnings: string[];
+  mapping_key?: string;
+  report_key?: string;
+  plan?: RestorePlan;
+}
+
+class Leaders implements LeaderSource {
+  readonly admin: Admin;
+  private map = new Map<string, number>();
+  private refreshing: Promise<void> | null = null;
+  constructor(admin: Admin) {
+    this.admin = admin;
+  }
+  async leaderOf(topic: string, partition: number): Promise<number> {
+    let l = this.map.get(pkey(topic, partition));
+    if (l === undefined || l < 0) {
+      await this.refresh([topic]);
+      l = this.map.get(pkey(topic, partition));
+    }
+    if (l === undefined || l < 0) throw new KafkaError(`no leader for ${topic}-${partition}`, { canRetry: true });
+    return l;
+  }
+  invalidate(): void {
+    this.map.clear();
+  }
+  private async refresh(topics: string[]): Promise<void> {
+    this.refreshing ??= describeTopics(this.admin, topics, true)
+      .then((d) => {
+        for (const t of d.values()) for (const p of t.partitions) this.map.set(pkey(t.name, p.partition), p.leader);
+      })
+      .finally(() => {
+        this.refreshing = null;
+      });
+    await this.refreshing;
+  }
+}
+
+class RateLimiter {
+  private readonly perSec: number;
+  private start = Date.now();
+  private used = 0;
+  constructor(perSec: number) {
+    this.perSec = perSec;
+  }
+  async take(n: number): Promise<void> {
+    if (this.perSec <= 0) return;
+    this.used += n;
+    const elapsed = (Date.now() - this.start) / 1000;
+    const ahead = this.used / this.perSec - elapsed;
+    if (ahead > 0) await new Promise((r) => setTimeout(r, ahead * 1000));
+    if (elapsed > 10) {
+      this.start = Date.now();
+      this.used = 0;
+    }
+  }
+}
+
+export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
+  const state = o.stateStorage ?? o.storage;
+  const { line, manifest } = await openExistingLine(o.storage, o.backupId);
+  const manifestSha = digestOf(encodeManifest(manifest));
+  void line;
+  const admin = createAdmin(o.target, 'target');
+  const k = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      throw kafkaError(e, what, o.target);
+    }
+  };
+  try {
+    const md = await k('reading target cluster metadata', () => admin.metadata({}));
+    const existingTopics = new Set(
+      await k('listing target topics', () => admin.listTopics({ includeInternals: true })),
+    );
+    const wanted = Object.keys(manifest.topics).map((t) => o.topicMapping[t] ?? t);
+    const present = wanted.filter((t) => existingTopics.has(t));
+    const described = await k('describing target topics', () => describeTopics(admin, present, true));
+    const targets = new Map<string, TargetTopicInfo>();
+    for (const [name, d] of described) targets.set(name, { partitions: d.partitions.length });
+    const plan = buildPlan(manifest, o, targets, md.brokers.size);
+    const warnings = retentionWarnings(plan);
+    for (const w of warnings) log.warn(w);
+
+    const planKey = restoreKeys.plan(o.backupId, plan.restoreId);
+    let planState: PlanState | null = null;
+    try {
+      planState = JSON.parse((await state.get(planKey)).toString('utf8')) as PlanState;
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (o.dryRun) {
+      return {
+        ...summary(plan, o, started, 0, 0, [], warnings),
+        dry_run: true,
+        resumed: planState !== null,
+        plan,
+      };
+    }
+
+    let topicReports: TopicReport[] = [];
+    if (!planState) {
+      topicReports = await prepareTopics(admin, plan, o);
+      const parts = plan.jobs.flatMap((j) => j.targetPartitions.map((p) => ({ topic: j.targetTopic, partition: p })));
+      const ends = await k('reading target end offsets', () =>
+        listOffsets(admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readUncommitted),
+      );
+      planState = {
+        format: 'kafka-backup/restore-plan',
+        version: 1,
+        restore_id: plan.restoreId,
+        backup_id: o.backupId,
+        snapshot_id: plan.snapshot.id,
+        created_at: new Date().toISOString(),
+        baselines: {},
+      };
+      for (const p of parts)
+        (planState.baselines[p.topic] ??= {})[String(p.partition)] = ends.get(pkey(p.topic, p.partition)) ?? 0;
+      await state.put(planKey, Buffer.from(JSON.stringify(planState, null, 1)), { ifAbsent: true });
+    } else {
+      log.info('resuming restore', { restore_id: plan.restoreId });
+    }
+
+    const leaders = new Leaders(admin);
+    const progress: RestoreProgress = {
+      records: 0,
+      bytes: 0,
+      recordsTotal: plan.recordsEstimate,
+      partitionsDone: 0,
+      partitionsTotal: plan.jobs.length,
+    };
+    const limits = { records: new RateLimiter(o.maxRecordsPerSec), bytes: new RateLimiter(o.maxBytesPerSec) };
+    const mappings = new Map<string, Map<number, MappingBuilder>>();
+    const perTopic = new Map<string, number>();
+    let identity = await k('initialising the idempotent producer', () => initProducerId(admin));
+    const queue = [...plan.jobs];
+    let fatal: Error | null = null;
+    const runOne = async (): Promise<void> => {
+      while (!o.signal?.aborted && !fatal) {
+        const job = queue.shift();
+        if (!job) return;
+        const firstFailure = { at: 0 };
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const r = await runJob(job, o, planState!, admin, leaders, identity, limits, progress);
+            const tm = mappings.get(job.targetTopic) ?? new Map<number, MappingBuilder>();
+            for (const [tp, b] of r.mapping) tm.set(tp, b);
+            mappings.set(job.targetTopic, tm);
+            perTopic.set(job.targetTopic, (perTopic.get(job.targetTopic) ?? 0) + r.produced);
+            progress.partitionsDone++;
+            o.onProgress?.(progress);
+            break;
+          } catch (e) {
+            firstFailure.at ||= Date.now();
+            const givenUp = o.giveUpAfterSecs > 0 && Date.now() - firstFailure.at > o.giveUpAfterSecs * 1000;
+            if (!(e instanceof ResyncNeeded) || attempt >= MAX_RESYNCS || givenUp) {
+              fatal ??=
+                e instanceof ResyncNeeded
+                  ? new KafkaError(`restore of ${job.id} failed after ${attempt + 1} attempts: ${e.message}`, {
+                      hint: 'check the target cluster; run the same command again to resume exactly where it stopped',
+                    })
+                  : (e as Error);
+              return;
+            }
+            const delay = Math.min(5_000, 200 * 2 ** attempt);
+            log.warn('produce failed; continuing from the target log with a new producer id', {
+              job: job.id,
+              reason: e.message,
+              retry_in_ms: delay,
+            });
+            await new Promise((r) => setTimeout(r, delay));
+            identity = await k('initialising the idempotent producer', () => initProducerId(admin)).catch(
+              () => identity,
+            );
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, o.maxConcurrentPartitions) }, () => runOne()));
+    if (fatal) throw fatal;
+    if (o.signal?.aborted) {
+      const { InterruptedError } = await import('../errors.ts');
+      throw new InterruptedError(`restore ${plan.restoreId} was interrupted`, {
+        hint: 'run the same command again: it resumes exactly where this run stopped',
+      });
+    }
+
+    const mapping: OffsetMapping = {
+      format: 'kafka-backup/offset-map',
+      version: 1,
+      restore_id: plan.restoreId,
+      backup_id: o.backupId,
+      snapshot_id: plan.snapshot.id,
+      created_at: new Date().toISOString(),
+      topics: {},
+      manifest_sha256: manifestSha,
+    };
+    for (const t of plan.topics) {
+      const tm = mappings.get(t.target);
+      mapping.topics[t.target] = {
+        source_topic: t.source,
+        partitions: Object.fromEntries(
+          [...(tm ?? new Map<number, MappingBuilder>())].map(([p, b]) => [String(p), b.runs]),
+        ),
+      };
+    }
+    const mappingKey = restoreKeys.mapping(o.backupId, plan.restoreId);
+    await state.put(mappingKey, Buffer.from(JSON.stringify(mapping)));
+    const result = summary(plan, o, started, progress.records, progress.bytes, topicReports, warnings, perTopic);
+    const reportKey = restoreKeys.report(o.backupId, plan.restoreId);
+    await state.put(
+      reportKey,
+      Buffer.from(
+        JSON.stringify({ ...result, mapping_sha256: digestOf(Buffer.from(JSON.stringify(mapping))) }, null, 1),
+      ),
+    );
+    log.info('restore finished', {
+      restore_id: plan.restoreId,
+      records: progress.records,
+      duration_ms: Date.now() - started,
+    });
+    return { ...result, resumed: topicReports.length === 0, mapping_key: mappingKey, report_key: reportKey };
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+function summary(
+  plan: RestorePlan,
+  o: RestoreOptions,
+  started: number,
+  records: number,
+  bytes: number,
+  reports: TopicReport[],
+  warnings: string[],
+  perTopic = new Map<string, number>(),
+): RestoreResult {
+  return {
+    restore_id: plan.restoreId,
+    backup_id: o.backupId,
+    snapshot_id: plan.snapshot.id,
+    dry_run: o.dryRun,
+    resumed: false,
+    duration_ms: Date.now() - started,
+    records,
+    bytes,
+    topics: plan.topics.map((t) => {
+      const r = reports.find((x) => x.topic === t.target);
+      return {
+        source: t.source,
+        target: t.target,
+        partitions: t.targetPartitions,
+        records: perTopic.get(t.target) ?? 0,
+        created: r?.created ?? false,
+        configs: r?.configs ?? t.configs,
+        dropped_configs: { ...t.droppedConfigs, ...(r?.dropped ?? {}) },
+      };
+    }),
+    warnings,
+  };
+}
+
+function retentionWarnings(plan: RestorePlan): string[] {
+  const out: string[] = [];
+  const now = Date.now();
+  for (const t of plan.topics) {
+    const retention = Number(t.configs['retention.ms'] ?? 604_800_000);
+    const policy = t.configs['cleanup.policy'] ?? 'delete';
+    if (retention < 0 || !policy.includes('delete') || t.minTimestamp < 0) continue;
+    if (t.minTimestamp < now - retention)
+      out.push(
+        `topic ${t.target}: records from ${new Date(t.minTimestamp).toISOString()} are older than its retention.ms (${retention}); the broker may delete them right after the restore. To keep them set restore.topic_configs: { ${t.target}: { retention.ms: "-1" } }`,
+      );
+  }
+  return out;
+}
+
+interface JobResult {
+  produced: number;
+  mapping: Map<number, MappingBuilder>;
+}
+
+/** One job, from the start of its stream; records already in the target are skipped and checked. */
+async function runJob(
+  job: RestoreJob,
+  o: RestoreOptions,
+  plan: PlanState,
+  admin: Admin,
+  leaders: LeaderSource,
+  identity: ProducerIdentity,
+  limits: { records: RateLimiter; bytes: RateLimiter },
+  progress: RestoreProgress,
+): Promise<JobResult> {
+  const targetParts = job.targetPartitions;
+  const ends = await listOffsets(
+    admin,
+    targetParts.map((p) => ({ topic: job.targetTopic, partition: p })),
+    ListOffsetTimestamp.latest,
+    IsolationLevel.readUncommitted,
+  );
+  const baseline = new Map<number, number>();
+  const toSkip = new Map<number, number>();
+  const written = new Map<number, number>(); // records of the stream seen so far per target partition
+  const mapping = new Map<number, MappingBuilder>();
+  const producers = new Map<number, PartitionProducer>();
+  const inflight = new Map<number, Promise<void>[]>();
+  let sendError: Error | null = null;
+  const pendingRecords = new Map<number, { records: KafkaRecord[]; bytes: number; codec: number }>();
+  const expectedLast = new Map<number, KafkaRecord>();
+  for (const tp of targetParts) {
+    const b = plan.baselines[job.targetTopic]?.[String(tp)];
+    if (b === undefined)
+      throw new UsageError(`restore state has no baseline for ${job.targetTopic}-${tp}; the plan changed`);
+    const end = ends.get(pkey(job.targetTopic, tp)) ?? b;
+    if (end < b)
+      throw new IntegrityError(
+        `target partition ${job.targetTopic}-${tp} ends at ${end}, before the restore's baseline ${b}: records were deleted from it during the restore`,
+      );
+    baseline.set(tp, b);
+    toSkip.set(tp, end - b);
+    written.set(tp, 0);
+    mapping.set(tp, new MappingBuilder());
+    producers.set(tp, new PartitionProducer(job.targetTopic, tp, identity, leaders));
+    inflight.set(tp, []);
+  }
+  const fixedCodec = o.compression === 'source' ? null : KAFKA_CODEC_IDS[o.compression];
+  const fast = o.compression === 'source' && !o.includeOriginalOffsetHeader && !job.repartition;
+
+  /** Waits for every request in flight to tp; rethrows the first failure once all settled. */
+  const settle = async (tp: number): Promise<void> => {
+    await Promise.allSettled(inflight.get(tp)!);
+    inflight.set(tp, []);
+    if (sendError) throw sendError;
+  };
+  const enqueue = async (tp: number, batch: Buffer, records: number): Promise<void> => {
+    if (sendError) {
+      await settle(tp);
+    }
+    await limits.records.take(records);
+    await limits.bytes.take(batch.length);
+    const window = inflight.get(tp)!;
+    const p = producers
+      .get(tp)!
+      .send(batch)
+      .then(() => {
+        progress.records += records;
+        progress.bytes += batch.length;
+        o.onProgress?.(progress);
+      })
+      .catch((e: Error) => {
+        sendError ??= e;
+      });
+    window.push(p);
+    if (window.length >= MAX_IN_FLIGHT) await window.shift();
+    if (sendError) await settle(tp);
+  };
+  const flushRecords = async (tp: number): Promise<void> => {
+    const pr = pendingRecords.get(tp);
+    if (!pr || pr.records.length === 0) return;
+    pendingRecords.delete(tp);
+    const p = producers.get(tp)!;
+    const batch = encodeBatch(pr.records, {
+      compression: pr.codec,
+      producerId: p.identity.producerId,
+      producerEpoch: p.identity.producerEpoch,
+      baseSequence: p.reserve(pr.records.length),
+    });
+    await enqueue(tp, batch, pr.records.length);
+  };
+  const addRecord = async (tp: number, rec: KafkaRecord, codec: number): Promise<void> => {
+    let pr = pendingRecords.get(tp);
+    if (pr && pr.codec !== codec) {
+      await flushRecords(tp);
+      pr = undefined;
+    }
+    if (!pr) {
+      pr = { records: [], bytes: 0, codec };
+      pendingRecords.set(tp, pr);
+    }
+    pr.records.push(rec);
+    pr.bytes += (rec.key?.length ?? 0) + (rec.value?.length ?? 0) + 32;
+    if (pr.records.length >= ENCODE_MAX_RECORDS || pr.bytes >= ENCODE_MAX_BYTES) await flushRecords(tp);
+  };
+  /** Counts one stream record for tp; returns true when it was already restored (skip it). */
+  const account = (tp: number, sourcePartition: number, sourceOffset: number, count = 1): number => {
+    const k = written.get(tp)!;
+    written.set(tp, k + count);
+    mapping.get(tp)!.add(sourcePartition, sourceOffset, baseline.get(tp)! + k, count);
+    const skip = toSkip.get(tp)!;
+    return Math.min(skip, count);
+  };
+
+  try {
+    for (const range of job.ranges) {
+      const selector = new RecordSelector({
+        from: range.from,
+        to: range.to,
+        pointInTime: o.pointInTime,
+        windowStart: o.timeWindowStart,
+        windowEnd: o.timeWindowEnd,
+      });
+      const fixedTarget = job.partitionMap?.[String(range.partition)];
+      const route = (rec: KafkaRecord): number => {
+        if (fixedTarget !== undefined) return fixedTarget;
+        const n = job.repartition!.targetCount;
+        if (rec.key !== null) return (murmur2(rec.key) & 0x7fffffff) % n;
+        return range.partition % n;
+      };
+      for (const file of range.files) {
+        if (selector.stopped) break;
+        const stream = await o.storage.load(file.key);
+        const blocks = readSegment(file.key, stream, { expectedSha256: file.sha256, expectedSize: file.size });
+        try {
+          for await (const block of blocks) {
+            if (selector.stopped) break;
+            for (const h of splitBatches(block.raw)) {
+              if (isControl(h)) continue;
+              const verdict = selector.judgeBatch(h, block);
+              if (verdict === 'none') continue;
+              const contiguous = h.recordsCount === h.lastOffsetDelta + 1;
+              if (verdict === 'all' && fast && contiguous && !isLogAppendTime(h) && fixedTarget !== undefined) {
+                const tp = fixedTarget;
+                const skipped = account(tp, range.partition, Number(h.baseOffset), h.recordsCount);
+                if (skipped === h.recordsCount) {
+                  toSkip.set(tp, toSkip.get(tp)! - skipped);
+                  if (toSkip.get(tp) === 0) {
+                    const recs = decodeRecords(block.raw, h);
+                    expectedLast.set(tp, recs[recs.length - 1]!);
+                  }
+                  continue;
+                }
+                if (skipped === 0) {
+                  await flushRecords(tp);
+                  const p = producers.get(tp)!;
+                  const b = restampBatch(block.raw, h, {
+                    producerId: p.identity.producerId,
+                    producerEpoch: p.identity.producerEpoch,
+                    baseSequence: p.reserve(h.recordsCount),
+                  });
+                  await enqueue(tp, b, h.recordsCount);
+                  continue;
+                }
+                // a batch that is partly restored already: undo the accounting and take the record path
+                written.set(tp, written.get(tp)! - h.recordsCount);
+                mapping.set(tp, rebuildWithout(mapping.get(tp)!, h.recordsCount));
+              }
+              await recordPath(h, block.raw, block);
+            }
+          }
+        } catch (e) {
+          if (e instanceof Error && e.name === 'SegmentCorruptError')
+            throw new IntegrityError(`restore of ${range.topic}-${range.partition} stopped: ${e.message}`, [file.key], {
+              hint: `nothing after the bad block was produced; run 'kafka-backup validate --deep' and restore the file from a copy`,
+            });
+          throw e;
+        }
+      }
+
+      async function recordPath(
+        h: BatchHeader,
+        raw: Buffer,
+        block: { firstOffset: number; lastOffset: number },
+      ): Promise<void> {
+        const codec = fixedCodec ?? compressionOf(h);
+        for (const rec of decodeRecords(raw, h)) {
+          if (!selector.accept(rec, block)) {
+            if (selector.stopped) return;
+            continue;
+          }
+          const tp = route(rec);
+          if (account(tp, range.partition, rec.offset) === 1) {
+            toSkip.set(tp, toSkip.get(tp)! - 1);
+            if (toSkip.get(tp) === 0) expectedLast.set(tp, transform(rec, range.topic, range.partition, o));
+            continue;
+          }
+          await addRecord(tp, transform(rec, range.topic, range.partition, o), codec);
+        }
+      }
+    }
+    for (const tp of targetParts) {
+      await flushRecords(tp);
+      await settle(tp);
+    }
+  } finally {
+    await Promise.allSettled([...inflight.values()].flat());
+  }
+  for (const tp of targetParts) {
+    const left = toSkip.get(tp)!;
+    if (left > 0)
+      throw new IntegrityError(
+        `target partition ${job.targetTopic}-${tp} holds ${left} more records than this restore would write: another writer used it`,
+        [],
+        {
+          hint: 'restore into an empty topic, or set a new restore_id; no other producer may write target partitions during a restore',
+        },
+      );
+    const exp = expectedLast.get(tp);
+    if (exp)
+      await verifyLast(
+        admin,
+        leaders,
+        job.targetTopic,
+        tp,
+        baseline.get(tp)! + written.get(tp)! - 1,
+        exp,
+        written,
+        toSkip,
+      );
+  }
+  let produced = 0;
+  for (const m of mapping.values()) produced += m.records;
+  return { produced, mapping };
+}
+
+function rebuildWithout(m: MappingBuilder, count: number): MappingBuilder {
+  const last = m.runs[m.runs.length - 1]!;
+  last[3] -= count;
+  if (last[3] === 0) m.runs.pop();
+  return m;
+}
+
+function transform(rec: KafkaRecord, topic: string, partition: number, o: RestoreOptions): KafkaRecord {
+  if (!o.includeOriginalOffsetHeader) return rec;
+  return {
+    ...rec,
+    headers: [
+      ...rec.headers,
+      [Buffer.from(ORIGINAL_HEADERS.topic), Buffer.from(topic)],
+      [Buffer.from(ORIGINAL_HEADERS.partition), Buffer.from(String(partition))],
+      [Buffer.from(ORIGINAL_HEADERS.offset), Buffer.from(String(rec.offset))],
+      [Buffer.from(ORIGINAL_HEADERS.timestamp), Buffer.from(String(rec.timestamp))],
+    ],
+  };
+}
+
+/** Checks that the record where a previous run stopped is the one this run expected there. */
+async function verifyLast(
+  admin: Admin,
+  leaders: LeaderSource,
+  topic: string,
+  partition: number,
+  offset: number,
+  expected: KafkaRecord,
+  _written: Map<number, number>,
+  _toSkip: Map<number, number>,
+): Promise<void> {
+  const leader = await leaders.leaderOf(topic, partition);
+  const conn = (await admin.connectToBrokers([leader])).get(leader)!;
+  const md = await describeTopics(admin, [topic]);
+  const topicId = md.get(topic)!.topicId;
+  const res = await rawFetchV17.async(
+    conn,
+    100,
+    1,
+    4 << 20,
+    IsolationLevel.readUncommitted,
+    0,
+    -1,
+    [
+      {
+        topicId,
+        partitions: [
+          {
+            partition,
+            currentLeaderEpoch: -1,
+            fetchOffset: BigInt(offset),
+            lastFetchedEpoch: -1,
+            partitionMaxBytes: 4 << 20,
+          },
+        ],
+      },
+    ],
+    [],
+    '',
+  );
+  const p = res.responses[0]?.partitions[0];
+  const found = p?.records
+    ? splitBatches(p.records)
+        .flatMap((h) => decodeRecords(p.records!, h))
+        .find((r) => r.offset === offset)
+    : undefined;
+  const same =
+    found !== undefined &&
+    eqBuf(found.key, expected.key) &&
+    eqBuf(found.value, expected.value) &&
+    found.timestamp === expected.timestamp &&
+    found.headers.length === expected.headers.length &&
+    found.headers.every((h, i) => eqBuf(h[0], expected.headers[i]![0]) && eqBuf(h[1], expected.headers[i]![1]));
+  if (!same)
+    throw new IntegrityError(
+      `target record ${topic}-${partition}@${offset} is not the record this restore wrote there: another writer used the partition`,
+      [],
+      { hint: 'restore into an empty topic; no other producer may write target partitions during a restore' },
+    );
+}
+
+function eqBuf(a: Buffer | null, b: Buffer | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.equals(b);
+}
+
+export type { StorageBackend };
