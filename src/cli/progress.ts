@@ -10,7 +10,7 @@ export interface ProgressReporter {
 export function progressReporter(quiet: boolean, intervalMs = 10_000): ProgressReporter {
   if (quiet) return { update() {}, done() {} };
   const tty = Boolean(process.stderr.isTTY);
-  let last = 0;
+  let last = tty ? 0 : Date.now();
   let shown = false;
   return {
     update(line) {
