@@ -43,16 +43,24 @@ export function filesBefore(ps: PartitionState, end: number): FileEntry[] {
   return ps.files.filter((f) => f.first_offset < end).sort((a, b) => a.first_offset - b.first_offset);
 }
 
-/** Partition state of `topic` as the snapshot saw it: current topics first, then retired ones. */
-function topicOf(m: Manifest, topic: string): TopicState | undefined {
-  return m.topics[topic];
+/**
+ * The topic as snapshot `s` saw it: a topic re-created (or deleted) after the snapshot started
+ * was retired with its state, and that retired state is the one the snapshot's end offsets
+ * refer to; otherwise the current topic.
+ */
+export function topicOf(m: Manifest, topic: string, s: Snapshot): TopicState | undefined {
+  const started = Date.parse(s.started_at);
+  const retired = (m.retired_topics ?? [])
+    .filter((r) => r.name === topic && r.state && Date.parse(r.retired_at) > started)
+    .sort((a, b) => Date.parse(a.retired_at) - Date.parse(b.retired_at))[0];
+  return retired?.state ?? m.topics[topic];
 }
 
 /** Sums over every file a snapshot includes. */
 export function snapshotTotals(m: Manifest, s: Snapshot): Totals {
   const t = zero();
   for (const [topic, ends] of Object.entries(s.end_offsets)) {
-    const ts = topicOf(m, topic);
+    const ts = topicOf(m, topic, s);
     if (!ts) continue;
     for (const [p, end] of Object.entries(ends)) {
       const ps = ts.partitions[p];
@@ -196,7 +204,7 @@ export function describeSnapshot(
   const totals = zero();
   const topics: TopicDescription[] = [];
   for (const [name, ends] of Object.entries(s.end_offsets).sort(([a], [b]) => a.localeCompare(b))) {
-    const ts = topicOf(m, name);
+    const ts = topicOf(m, name, s);
     if (!ts) continue;
     const tt = zero();
     const partitions: PartitionDescription[] = [];

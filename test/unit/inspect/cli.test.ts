@@ -58,6 +58,21 @@ describe('inspect CLI', () => {
     assert.match(t.stdout, /s2 .* complete +24 /);
   });
 
+  it('list: a damaged newest manifest shows the previous generation and exits 3', async () => {
+    const { dir } = await fixtureDir();
+    const m2 = keys.manifest(BACKUP, 2);
+    flip(join(dir, m2), 50);
+    const r = await run(['list', '--path', dir, '--format', 'json']);
+    assert.equal(r.code, 3, r.stderr);
+    const line = JSON.parse(r.stdout).backups[0];
+    assert.equal(line.generation, 1);
+    assert.match(line.manifest_error, /digest/);
+    assert.ok(r.stderr.includes(m2));
+    const d = await run(['describe', '--path', dir, '--backup-id', BACKUP]);
+    assert.equal(d.code, 3);
+    assert.ok(d.stderr.includes(m2));
+  });
+
   it('list on an empty location', async () => {
     const r = await run(['list', '--path', mkdtempSync(join(tmpdir(), 'kb-empty-')), '--format', 'yaml']);
     assert.equal(r.code, 0, r.stderr);

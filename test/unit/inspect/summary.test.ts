@@ -7,6 +7,7 @@ import {
   displayState,
   pickSnapshot,
   summarizeLine,
+  topicOf,
 } from '../../../src/inspect/summary.ts';
 import type { Lease } from '../../../src/repository/line.ts';
 import { buildLine, T0, TOPIC, TOPIC_ID } from './fixtures.ts';
@@ -125,6 +126,26 @@ describe('describeSnapshot', () => {
     const p = describePartition(0, ps, 50);
     assert.equal(p.covered_to, 10);
     assert.equal(p.end_offset, 50);
+  });
+});
+
+describe('topicOf', () => {
+  it('older snapshots of a re-created topic see the retired incarnation', async () => {
+    const f = await buildLine();
+    const m = structuredClone(f.gen2);
+    const old = m.topics[TOPIC]!;
+    m.retired_topics.push({
+      name: TOPIC,
+      topic_id: TOPIC_ID,
+      retired_at: new Date(T0 + 5000).toISOString(),
+      reason: 're-created',
+      state: old,
+    });
+    m.topics[TOPIC] = { ...old, topic_id: 'NEW', partitions: {} };
+    m.snapshots.push(snap({ id: 's3', state: 'complete', started_at: new Date(T0 + 5000).toISOString() }));
+    assert.equal(topicOf(m, TOPIC, m.snapshots[1]!)?.topic_id, TOPIC_ID);
+    assert.equal(topicOf(m, TOPIC, m.snapshots[2]!)?.topic_id, 'NEW');
+    assert.equal(describeSnapshot(m, m.snapshots[1]!, null, T0).totals.records, 24);
   });
 });
 
