@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { S3Backend } from '../../../src/storage/s3.ts';
 import { createS3Bucket, S3_CREDENTIALS, S3_ENDPOINT } from '../../helpers/storage-servers.ts';
@@ -36,6 +37,54 @@ describe('s3 errors against moto', () => {
   test('nothing listening is transient', async () => {
     const b = new S3Backend({ backend: 's3', bucket: 'x', endpoint: 'http://127.0.0.1:1', ...S3_CREDENTIALS });
     await assertStorageError(b.get('k'), 'transient');
+    await b.close();
+  });
+});
+
+describe('openStorage with a bare URL and the environment', () => {
+  test('s3://bucket/prefix plus AWS_* variables', async () => {
+    const { openStorage } = await import('../../../src/storage/open.ts');
+    const bucket = await createS3Bucket('kb-env');
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_S3: S3_ENDPOINT,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: S3_CREDENTIALS.access_key_id,
+      AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secret_access_key,
+    });
+    try {
+      const s = await openStorage({ url: `s3://${bucket}/env/prefix` });
+      assert.equal(s.location, `s3://${bucket}/env/prefix`);
+      await s.put('k', Buffer.from('v'));
+      assert.equal((await s.get('k')).toString(), 'v');
+      const keys: string[] = [];
+      for await (const o of s.list('')) keys.push(o.key);
+      assert.deepEqual(keys, ['k']);
+      await s.close();
+      const direct = new S3Backend({ backend: 's3', bucket, endpoint: S3_ENDPOINT, ...S3_CREDENTIALS });
+      assert.equal((await direct.get('env/prefix/k')).toString(), 'v');
+      await direct.close();
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  test('when_required checksums, SSE-S3 and a storage class are accepted', async () => {
+    const b = new S3Backend({
+      backend: 's3',
+      bucket: await createS3Bucket('kb-opts'),
+      endpoint: S3_ENDPOINT,
+      ...S3_CREDENTIALS,
+      request_checksum_calculation: 'when_required',
+      sse: 'AES256',
+      storage_class: 'STANDARD_IA',
+      buffer_size: SUITE_PART_SIZE,
+    });
+    await b.put('x', Buffer.from('x'));
+    const w = await b.openWriter('y');
+    await w.write(Buffer.alloc(SUITE_PART_SIZE + 10, 1));
+    await w.commit();
+    assert.equal((await b.stat('y')).size, SUITE_PART_SIZE + 10);
     await b.close();
   });
 });
