@@ -1,0 +1,62 @@
+/**
+ * Runs the real CLI as a child process (as a user would), with a temp folder for configs and
+ * backups. `startCli` returns the child so a test can kill it mid-run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { REPO_ROOT } from './kafka.ts';
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+  });
+  const done = new Promise<CliResult>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return startCli(args, env).done;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `kb-${prefix}-`));
+}
+
+/** Writes a YAML config into dir and returns its path. */
+export function writeConfig(dir: string, name: string, config: unknown): string {
+  const path = join(dir, name);
+  writeFileSync(path, stringify(config));
+  return path;
+}
+
+/** The JSON document a command printed with --format json (the last JSON object on stdout). */
+export function jsonOut<T = Record<string, unknown>>(r: CliResult): T {
+  const start = r.stdout.indexOf('{');
+  if (start < 0) throw new Error(`no JSON on stdout (exit ${r.code}); stderr:\n${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout.slice(start)) as T;
+}
