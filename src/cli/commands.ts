@@ -4,6 +4,7 @@ import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
 import { registerDescribeCommand } from './describe.ts';
 import { registerListCommand } from './list.ts';
+import { registerOffsetsCommand } from './offsets.ts';
 import { registerRestoreCommand } from './restore.ts';
 import { registerValidateCommand } from './validate.ts';
 
@@ -14,4 +15,5 @@ export function registerCommands(_program: Command): void {
   registerListCommand(_program);
   registerDescribeCommand(_program);
   registerValidateCommand(_program);
+  registerOffsetsCommand(_program);
 }
