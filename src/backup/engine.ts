@@ -32,7 +32,7 @@ import { PartitionWriter } from './partition-writer.ts';
 import { selectTopics } from './topic-patterns.ts';
 
 const log = logger('backup');
-const LEASE_TTL_MS = 60_000;
+const LEASE_TTL_MS = 30_000;
 
 /** Kafka error codes the fetch loop handles by refreshing metadata (leader moved, broker restarting). */
 const RETRIABLE_PARTITION_ERRORS = new Set([3, 5, 6, 9, 56, 74, 75, 100]);

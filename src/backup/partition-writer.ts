@@ -73,6 +73,8 @@ export class PartitionWriter {
   private fileStart: number;
   private skipped: Partial<Record<GapCause, number>> = {};
   private fileMaxBatch = 0;
+  /** Uncompressed bytes handed to the open file (segment_max_bytes counts these). */
+  private fileRawBytes = 0;
   /** Serialises block writes and file commits, in order. */
   private chain: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
@@ -147,6 +149,9 @@ export class PartitionWriter {
       this.addToBlock(buf.subarray(h.position, h.position + h.size), from, to, stats);
       kept += stats.records;
       this.position = to + 1;
+      // only now, with the position past this batch, may the block (and maybe the file) be cut
+      const b = this.block as OpenBlock | null;
+      if (b && (b.bytes >= this.o.maxBatchBytes || b.records >= this.o.batchSize)) this.flushBlock();
     }
     if (kept === 0 && !this.block) this.filter.prune(BigInt(this.position));
     return kept;
@@ -213,7 +218,6 @@ export class PartitionWriter {
       b.minTs = Math.min(b.minTs, s.minTs);
       b.maxTs = Math.max(b.maxTs, s.maxTs);
     }
-    if (b.bytes >= this.o.maxBatchBytes || b.records >= this.o.batchSize) this.flushBlock();
   }
 
   /** Hands the open block to the write chain. */
@@ -224,6 +228,7 @@ export class PartitionWriter {
     this.pendingBlocks++;
     const raw = b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts, b.bytes);
     const fileStart = this.fileStart;
+    this.fileRawBytes += raw.length;
     this.enqueue(async () => {
       try {
         if (!this.segment) await this.openSegment(fileStart);
@@ -241,7 +246,7 @@ export class PartitionWriter {
         this.pendingBlocks--;
       }
     });
-    if (this.segment && this.segment.bytesWritten >= this.o.segmentMaxBytes) this.closeFile();
+    if (this.fileRawBytes >= this.o.segmentMaxBytes) this.closeFile();
   }
 
   private async openSegment(fileStart: number): Promise<void> {
@@ -299,6 +304,7 @@ export class PartitionWriter {
     this.fileStart = coverEnd;
     const maxBatch = this.fileMaxBatch;
     this.fileMaxBatch = 0;
+    this.fileRawBytes = 0;
     this.enqueue(async () => {
       const seg = this.segment;
       this.segment = null;

@@ -28,6 +28,21 @@ export interface Lease {
 
 export class FencedError extends UsageError {}
 
+/**
+ * A lease held by a process of this host that no longer exists (kill -9, OOM kill) is stale at
+ * once: the same command can resume without waiting for the lease to expire. A holder on another
+ * host is only known dead when its lease expires.
+ */
+function holderIsGone(lease: Lease): boolean {
+  if (lease.host !== hostname()) return false;
+  try {
+    process.kill(lease.pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 export class BackupLine {
   readonly storage: StorageBackend;
   readonly backupId: string;
@@ -98,7 +113,7 @@ export class BackupLine {
   /** Takes the writer lease, refusing while another live run holds it. */
   async acquireLease(runId: string, ttlMs: number): Promise<void> {
     const current = await this.readLease();
-    if (current && current.run_id !== runId && Date.parse(current.expires_at) > Date.now()) {
+    if (current && current.run_id !== runId && Date.parse(current.expires_at) > Date.now() && !holderIsGone(current)) {
       throw new UsageError(
         `backup line ${this.backupId} is being written by run ${current.run_id} (host ${current.host}, pid ${current.pid}) until ${current.expires_at}`,
         {

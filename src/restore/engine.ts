@@ -390,7 +390,10 @@ async function runJob(
   const inflight = new Map<number, Promise<void>[]>();
   let sendError: Error | null = null;
   const pendingRecords = new Map<number, { records: KafkaRecord[]; bytes: number; codec: number }>();
-  const expectedLast = new Map<number, KafkaRecord>();
+  const resumeEnd = new Map<number, number>();
+  /** The stream reached the last record a previous run restored: check the target holds exactly it. */
+  const checkResumePoint = (tp: number, expected: KafkaRecord): Promise<void> =>
+    verifyLast(admin, leaders, job.targetTopic, tp, resumeEnd.get(tp)! - 1, expected);
   for (const tp of targetParts) {
     const b = plan.baselines[job.targetTopic]?.[String(tp)];
     if (b === undefined)
@@ -402,6 +405,7 @@ async function runJob(
       );
     baseline.set(tp, b);
     toSkip.set(tp, end - b);
+    resumeEnd.set(tp, end);
     written.set(tp, 0);
     mapping.set(tp, new MappingBuilder());
     producers.set(tp, new PartitionProducer(job.targetTopic, tp, identity, leaders));
@@ -509,7 +513,7 @@ async function runJob(
                   toSkip.set(tp, toSkip.get(tp)! - skipped);
                   if (toSkip.get(tp) === 0) {
                     const recs = decodeRecords(block.raw, h);
-                    expectedLast.set(tp, recs[recs.length - 1]!);
+                    await checkResumePoint(tp, recs[recs.length - 1]!);
                   }
                   continue;
                 }
@@ -554,7 +558,7 @@ async function runJob(
           const tp = route(rec);
           if (account(tp, range.partition, rec.offset) === 1) {
             toSkip.set(tp, toSkip.get(tp)! - 1);
-            if (toSkip.get(tp) === 0) expectedLast.set(tp, transform(rec, range.topic, range.partition, o));
+            if (toSkip.get(tp) === 0) await checkResumePoint(tp, transform(rec, range.topic, range.partition, o));
             continue;
           }
           await addRecord(tp, transform(rec, range.topic, range.partition, o), codec);
@@ -577,18 +581,6 @@ async function runJob(
         {
           hint: 'restore into an empty topic, or set a new restore_id; no other producer may write target partitions during a restore',
         },
-      );
-    const exp = expectedLast.get(tp);
-    if (exp)
-      await verifyLast(
-        admin,
-        leaders,
-        job.targetTopic,
-        tp,
-        baseline.get(tp)! + written.get(tp)! - 1,
-        exp,
-        written,
-        toSkip,
       );
   }
   let produced = 0;
@@ -625,8 +617,6 @@ async function verifyLast(
   partition: number,
   offset: number,
   expected: KafkaRecord,
-  _written: Map<number, number>,
-  _toSkip: Map<number, number>,
 ): Promise<void> {
   const leader = await leaders.leaderOf(topic, partition);
   const conn = (await admin.connectToBrokers([leader])).get(leader)!;
