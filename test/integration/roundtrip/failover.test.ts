@@ -1,0 +1,88 @@
+/**
+ * A broker of a 3-broker cluster is stopped and started again during a backup; the backup
+ * follows the leader changes and completes with exactly the source's records.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Admin } from '@platformatic/kafka';
+import { cli, jsonOut, startCli, tempDir, writeConfig } from '../../helpers/cli.ts';
+import { kafkaTool, REPO_ROOT, run, sleep, uniqueTopic } from '../../helpers/kafka.ts';
+import { dumpTopic } from '../../helpers/peers.ts';
+
+const CLUSTER = '127.0.0.1:19192,127.0.0.1:19292,127.0.0.1:19392';
+const services = (...args: string[]) =>
+  run('bash', [join(REPO_ROOT, 'scripts/services.sh'), ...args], { timeoutMs: 300_000 });
+
+describe('backup across a broker restart', { timeout: 600_000 }, () => {
+  let topic: string;
+  const records = 150_000;
+
+  before(async () => {
+    await services('start', 'kafka-cluster');
+    topic = uniqueTopic('failover');
+    const admin = new Admin({ clientId: 'kb-test', bootstrapBrokers: CLUSTER.split(',') });
+    try {
+      await admin.createTopics({
+        topics: [topic],
+        partitions: 6,
+        replicas: 3,
+        configs: [{ name: 'min.insync.replicas', value: '2' }],
+      });
+    } finally {
+      await admin.close();
+    }
+    await sleep(2000);
+    await kafkaTool(
+      'org.apache.kafka.tools.ProducerPerformance',
+      [
+        '--topic',
+        topic,
+        '--num-records',
+        String(records),
+        '--record-size',
+        '200',
+        '--throughput',
+        '-1',
+        '--producer-props',
+        `bootstrap.servers=${CLUSTER}`,
+        'acks=all',
+        'batch.size=16384',
+      ],
+      300_000,
+    );
+  });
+
+  after(async () => {
+    await services('stop', 'kafka-cluster');
+  });
+
+  test('the backup completes exactly while broker 2 restarts', async () => {
+    const dir = tempDir('failover');
+    const config = writeConfig(dir, 'backup.yaml', {
+      backup_id: 'failover',
+      source: { bootstrap_servers: CLUSTER.split(','), topics: { include: [topic] } },
+      storage: { backend: 'filesystem', path: join(dir, 'backups') },
+      backup: { max_bytes_per_sec: 4_000_000, max_batch_bytes: 262_144, fetch_max_bytes: 1_048_576 },
+    });
+    const run1 = startCli(['backup', '-c', config, '--format', 'json']);
+    await sleep(2500);
+    const pidFile = join(REPO_ROOT, '.services/kafka-cluster-2/pid');
+    process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    await sleep(4000);
+    await services('start', 'kafka-cluster');
+    const r = await run1.done;
+    assert.equal(r.code, 0, r.stderr.slice(-3000));
+    const result = jsonOut<{ state: string; records: number }>(r);
+    assert.equal(result.state, 'complete');
+    const source = await dumpTopic(topic, { bootstrap: CLUSTER });
+    assert.equal(source.length, records);
+    const d = jsonOut<{ totals: { records: number } }>(
+      await cli(['describe', '--path', join(dir, 'backups'), '--backup-id', 'failover', '--format', 'json']),
+    );
+    assert.equal(d.totals.records, records, 'every record once');
+    const v = await cli(['validate', '--path', join(dir, 'backups'), '--backup-id', 'failover', '--deep']);
+    assert.equal(v.code, 0, v.stdout);
+  });
+});
