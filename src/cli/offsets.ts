@@ -288,9 +288,10 @@ export function registerOffsetsCommand(program: Command): void {
       await b.close();
     }
   };
-  common(offsets).action(planAction);
   common(
-    offsets.command('plan').description('show, per group, topic and partition, where each group would move (default)'),
+    offsets
+      .command('plan', { isDefault: true })
+      .description('show, per group, topic and partition, where each group would move (the default)'),
   ).action(planAction);
 
   common(
