@@ -30,7 +30,7 @@ export class SourceTimestamps {
 
   /** Timestamp of the first stored record with offset >= `offset`, or null when there is none. */
   async firstAtOrAfter(topic: string, partition: number, offset: number): Promise<number | null> {
-    const ps = this.manifest.topics[topic]?.partitions[String(partition)];
+    const ps = this.manifest.topics[topic]?.partitions?.[String(partition)];
     if (!ps) return null;
     for (const f of ps.files) {
       if (f.last_offset < offset || f.records === 0) continue;
