@@ -132,6 +132,9 @@ export class GcsBackend implements StorageBackend {
     const project = options.project_id ?? env['GOOGLE_CLOUD_PROJECT'];
     if (project) clientOptions.projectId = project;
     this.storage = new Storage(clientOptions);
+    // With STORAGE_EMULATOR_HOST set, the SDK takes it verbatim as its JSON API base URL and
+    // drops the /storage/v1 path (its list calls then 404 on fake-gcs-server): set it explicitly.
+    if (this.custom) (this.storage as unknown as { baseUrl: string }).baseUrl = `${this.endpoint}/storage/v1`;
   }
 
   private nameOf(key: string): string {
