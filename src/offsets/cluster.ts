@@ -71,11 +71,30 @@ export class Cluster {
   readonly admin: Admin;
   readonly role: 'source' | 'target';
   private coordinators = new Map<string, number>();
+  /**
+   * Extra clients for commits: a broker handles one request per connection at a time, so
+   * commits of many groups only run in parallel over several connections.
+   */
+  private readonly lanes: Admin[] = [];
+  private readonly laneCount: number;
+  private nextLane = 0;
 
-  constructor(conn: KafkaConnectionOptions, role: 'source' | 'target') {
+  constructor(conn: KafkaConnectionOptions, role: 'source' | 'target', commitConnections = 1) {
     this.conn = conn;
     this.role = role;
     this.admin = createAdmin(conn, role);
+    this.laneCount = Math.max(1, Math.min(commitConnections, 16));
+  }
+
+  private lane(): Admin {
+    const i = this.nextLane++ % this.laneCount;
+    if (i === 0) return this.admin;
+    let a = this.lanes[i - 1];
+    if (!a) {
+      a = createAdmin(this.conn, this.role);
+      this.lanes[i - 1] = a;
+    }
+    return a;
   }
 
   async k<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -86,8 +105,8 @@ export class Cluster {
     }
   }
 
-  close(): Promise<void> {
-    return this.admin.close().catch(() => undefined);
+  async close(): Promise<void> {
+    await Promise.all([this.admin, ...this.lanes].map((a) => a.close().catch(() => undefined)));
   }
 
   /** Every group the cluster knows, with its state. */
@@ -189,7 +208,8 @@ export class Cluster {
       await this.coordinatorOf([group]);
       const node = this.coordinators.get(group)!;
       try {
-        const conn = (await this.admin.connectToBrokers([node])).get(node)!;
+        const client = this.lane();
+        const conn = (await client.connectToBrokers([node])).get(node)!;
         await offsetCommitV9.api.async(conn, group, -1, '', null, topics);
         return;
       } catch (e) {

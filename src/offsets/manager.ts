@@ -100,7 +100,7 @@ async function prepareAndPlan(
 }
 
 export async function planOffsets(req: OffsetsRequest): Promise<OffsetPlan> {
-  const target = new Cluster(req.target, 'target');
+  const target = new Cluster(req.target, 'target', Math.min(req.maxConcurrentGroups, 8));
   try {
     return (await prepareAndPlan(req, target)).plan;
   } finally {
@@ -129,7 +129,7 @@ export interface ApplyResult {
 }
 
 export async function applyOffsets(req: OffsetsRequest, options: { execute: boolean }): Promise<ApplyResult> {
-  const target = new Cluster(req.target, 'target');
+  const target = new Cluster(req.target, 'target', Math.min(req.maxConcurrentGroups, 8));
   try {
     const { plan } = await prepareAndPlan(req, target);
     const active = plan.groups.filter((g) => g.active);
@@ -285,7 +285,7 @@ export interface SnapshotRequest {
 
 /** Saves the target's current offsets of the groups (named groups that do not exist are recorded as absent). */
 export async function snapshotOffsets(req: SnapshotRequest): Promise<OffsetSnapshotDoc> {
-  const target = new Cluster(req.target, 'target');
+  const target = new Cluster(req.target, 'target', Math.min(req.maxConcurrentGroups, 8));
   try {
     const all = await target.listGroups();
     const sel = selectGroups(all.keys(), req.groups);
@@ -367,7 +367,7 @@ export interface RollbackRequest {
 /** Puts every group of the snapshot back exactly: offsets set, offsets added since deleted, groups created since deleted. */
 export async function rollbackOffsets(req: RollbackRequest): Promise<RollbackResult> {
   const doc = await readOffsetSnapshot(req.stateStorage, req.backupId, req.snapshotId);
-  const target = new Cluster(req.target, 'target');
+  const target = new Cluster(req.target, 'target', Math.min(req.maxConcurrentGroups, 8));
   try {
     const groups = Object.keys(doc.groups);
     const [states, current] = await Promise.all([
@@ -545,7 +545,7 @@ export async function verifyOffsets(req: {
       hint: "run 'kafka-backup offsets apply --execute' first",
       code: 'UNKNOWN_APPLY',
     });
-  const target = new Cluster(req.target, 'target');
+  const target = new Cluster(req.target, 'target', Math.min(req.maxConcurrentGroups, 8));
   try {
     const groups = [...new Set(plan.entries.map((e) => e.group))];
     const cur = await target.readOffsets(groups, req.maxConcurrentGroups);
