@@ -27,13 +27,42 @@ export function isTransient(error: unknown): boolean {
   return error instanceof StorageError && error.storageKind === 'transient';
 }
 
+/** When the breaker refused a call: the time it lets trial calls through again. */
+function breakerRetryAt(error: unknown): number | null {
+  if (!(error instanceof StorageError) || error.code !== 'CIRCUIT_OPEN') return null;
+  const at = (error.cause as { retryAt?: Date } | undefined)?.retryAt;
+  return at instanceof Date ? at.getTime() : Date.now() + 1000;
+}
+
+/**
+ * Breaker cycles a call may wait through after its retries ran out on an open breaker. The
+ * breaker's own give-up deadline (give_up_after_secs) ends the wait earlier when configured.
+ */
+const MAX_BREAKER_WAITS = 100;
+
 export function retrying(inner: StorageBackend, options: RetryOptions, hooks: RetryingHooks = {}): StorageBackend {
-  const run = <T>(op: string, key: string, fn: () => Promise<T>): Promise<T> =>
+  // An open breaker is not a failed attempt: wait until it lets trial calls through, then
+  // retry with a fresh budget, so a storage outage longer than the retries does not end the run
+  // while the breaker is still cycling (its give-up deadline does).
+  const run = async <T>(op: string, key: string, fn: () => Promise<T>): Promise<T> => {
+    for (let waits = 0; ; waits++) {
+      try {
+        return await runOnce(op, key, fn);
+      } catch (error) {
+        const at = breakerRetryAt(error);
+        if (at === null || waits >= MAX_BREAKER_WAITS || hooks.signal?.aborted) throw error;
+        const delay = Math.max(0, at - Date.now()) + Math.floor(Math.random() * 100);
+        hooks.logger?.info('storage circuit breaker is open; waiting for its next trial', { op, key, delay_ms: delay });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  };
+  const runOnce = <T>(op: string, key: string, fn: () => Promise<T>): Promise<T> =>
     retry(fn, {
       maxRetries: options.max_retries,
       initialDelayMs: options.initial_delay_ms,
       maxDelayMs: options.max_delay_ms,
-      isRetryable: isTransient,
+      isRetryable: (e) => isTransient(e) && breakerRetryAt(e) === null,
       ...(hooks.signal ? { signal: hooks.signal } : {}),
       onRetry: (info) => {
         hooks.logger?.warn('storage call failed, retrying', {
