@@ -25,6 +25,7 @@ import { createAdmin, kafkaError } from '../kafka/client.ts';
 import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { BackupLine } from '../repository/line.ts';
+import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import type { BackupOptions, BackupProgress } from './options.ts';
@@ -106,9 +107,28 @@ class BackupEngine {
   private throttleWindowStart = Date.now();
   private throttleBytes = 0;
   private fatal: Error | null = null;
+  /** Fetches from the source cluster go through it: a failing cluster is not hammered. */
+  private readonly breaker: CircuitBreaker;
 
   constructor(o: BackupOptions) {
     this.o = o;
+    const cb = o.circuitBreaker;
+    this.breaker = new CircuitBreaker({
+      name: `Kafka cluster ${o.source.bootstrap_servers.join(',')}`,
+      failureThreshold: cb?.failure_threshold ?? 5,
+      resetTimeoutSecs: cb?.reset_timeout_secs ?? 30,
+      halfOpenRequests: cb?.half_open_requests ?? 1,
+      ...(o.giveUpAfterSecs > 0 ? { giveUpAfterSecs: o.giveUpAfterSecs } : {}),
+      // a broker refusing one request for a known reason is not an outage
+      isFailure: (e) => !(e instanceof KafkaError && !e.canRetry),
+      onStateChange: ({ from, to }) =>
+        (to === 'open' ? log.warn : log.info)(`source Kafka circuit breaker ${to}`, { from, to }),
+    });
+  }
+
+  /** Current state of the source cluster's breaker (metrics). */
+  get breakerState(): string {
+    return this.breaker.state;
   }
 
   private notify(): void {
@@ -564,7 +584,8 @@ class BackupEngine {
       }
       for (const [nodeId, parts] of byBroker) {
         if (brokerLoops.has(nodeId)) continue;
-        const p = this.fetchFrom(nodeId, parts)
+        const p = this.breaker
+          .call(() => this.fetchFrom(nodeId, parts))
           .then(() => {
             backoff = 200;
             failingSince = 0;
@@ -572,6 +593,17 @@ class BackupEngine {
           .catch(async (e: Error) => {
             if (e instanceof KafkaError && !e.canRetry) {
               this.fatal = e;
+              return;
+            }
+            if (e instanceof CircuitOpenError) {
+              if (e.gaveUp) {
+                this.fatal = new KafkaError(`the source cluster kept failing for ${o.giveUpAfterSecs}s: ${e.message}`, {
+                  hint: 'check the brokers; run the same command again to resume from the last checkpoint',
+                  cause: e,
+                });
+                return;
+              }
+              await sleep(Math.max(50, e.retryAt.getTime() - Date.now()), o.signal);
               return;
             }
             failingSince ||= Date.now();

@@ -27,6 +27,8 @@ export interface BackupOptions {
   allowSourceChange: boolean;
   captureOffsets: boolean;
   giveUpAfterSecs: number;
+  /** The source cluster's circuit breaker (fetches); storage has its own. */
+  circuitBreaker?: { failure_threshold: number; reset_timeout_secs: number; half_open_requests: number };
   /** Aborting it stops the run gracefully: flush, list, checkpoint. */
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
