@@ -132,8 +132,6 @@ export async function applyOffsets(req: OffsetsRequest, options: { execute: bool
   const target = new Cluster(req.target, 'target', Math.min(req.maxConcurrentGroups, 8));
   try {
     const { plan } = await prepareAndPlan(req, target);
-    const active = plan.groups.filter((g) => g.active);
-    if (active.length) throw activeError(active);
     const changes: ChangeRow[] = plan.entries.map((e) => ({
       group: e.group,
       topic: e.topic,
@@ -149,6 +147,8 @@ export async function applyOffsets(req: OffsetsRequest, options: { execute: bool
     });
     if (!options.execute)
       return { plan, executed: false, apply_id: null, rollback_snapshot: null, changes, counts: count() };
+    const active = plan.groups.filter((g) => g.active);
+    if (active.length) throw activeError(active);
 
     const applyId = newId('apply');
     const toWrite = new Map<string, typeof plan.entries>();
