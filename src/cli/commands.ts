@@ -6,6 +6,7 @@ import { registerDescribeCommand } from './describe.ts';
 import { registerListCommand } from './list.ts';
 import { registerOffsetsCommand } from './offsets.ts';
 import { registerRestoreCommand } from './restore.ts';
+import { registerStatusCommand } from './status.ts';
 import { registerValidateCommand } from './validate.ts';
 
 export function registerCommands(_program: Command): void {
@@ -16,4 +17,5 @@ export function registerCommands(_program: Command): void {
   registerDescribeCommand(_program);
   registerValidateCommand(_program);
   registerOffsetsCommand(_program);
+  registerStatusCommand(_program);
 }

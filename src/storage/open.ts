@@ -1,12 +1,13 @@
 /**
  * The one place a StorageBackend is assembled from options:
  *
- *   dry-run( retrying( breaking( limiting( backend ) ) ) )
+ *   dry-run( retrying( breaking( limiting( metered( backend ) ) ) ) )
  *
  * limiting is innermost so a call waiting out a retry backoff holds no slot; the breaker sees
  * every attempt; retrying is outside the breaker so a refused call (CIRCUIT_OPEN, transient) is
  * retried after backoff and the breaker's half-open trial can close it again; dry-run is
- * outermost so skipped writes never reach the network.
+ * outermost so skipped writes never reach the network; metered (only with extras.metrics) times
+ * each attempt against the backend itself.
  */
 import { ConfigError } from '../errors.ts';
 import { CircuitBreaker, type CircuitBreakerOptions } from '../util/circuit-breaker.ts';
@@ -16,6 +17,7 @@ import type { StorageBackend } from './backend.ts';
 import { breaking } from './breaking.ts';
 import { dryRun as dryRunWrapper } from './dry-run.ts';
 import { limiting } from './limiting.ts';
+import { metered, type StorageMetrics } from './metered.ts';
 import { type PartialStorageOptions, type StorageOptions, withDefaults } from './options.ts';
 import { retrying } from './retrying.ts';
 import { parseStorageUrl } from './url.ts';
@@ -42,6 +44,8 @@ export interface OpenStorageExtras {
   onRetry?: (info: RetryInfo & { op: string; key: string }) => void;
   signal?: AbortSignal;
   tuning?: StorageTuning;
+  /** Request latency, errors, retries and breaker state go here (src/storage/metered.ts). */
+  metrics?: StorageMetrics;
 }
 
 /** Merges a URL (options.url) with explicit options; explicit fields win. */
@@ -96,12 +100,14 @@ export async function openStorage(
   const log = extras.logger ?? makeLogger('storage');
   const base = await createBackend(resolved, extras.tuning);
   const storageLog = log.child({ location: base.location });
-  let backend = limiting(base, resolved.max_concurrent_requests);
+  const sink = extras.metrics;
+  let backend = limiting(sink ? metered(base, resolved.backend, sink) : base, resolved.max_concurrent_requests);
   if (extras.breaker !== false) {
     const settings = extras.breaker instanceof CircuitBreaker ? {} : (extras.breaker ?? {});
     const onStateChange: CircuitBreakerOptions['onStateChange'] = (change) => {
       const { from, to, error } = change;
       settings.onStateChange?.(change);
+      sink?.breaker(resolved.backend, to);
       const fields = { from, to, ...(error instanceof Error ? { error: error.message } : {}) };
       if (to === 'open') storageLog.warn('storage circuit breaker opened', fields);
       else storageLog.info(`storage circuit breaker ${to}`, fields);
@@ -110,11 +116,19 @@ export async function openStorage(
       extras.breaker instanceof CircuitBreaker
         ? extras.breaker
         : new CircuitBreaker({ ...settings, name: `storage ${base.location}`, onStateChange });
+    sink?.breaker(resolved.backend, breaker.state);
     backend = breaking(backend, breaker);
   }
   backend = retrying(backend, resolved.retry, {
     logger: storageLog,
-    ...(extras.onRetry ? { onRetry: extras.onRetry } : {}),
+    ...(extras.onRetry || sink
+      ? {
+          onRetry: (info: RetryInfo & { op: string; key: string }) => {
+            sink?.retry(resolved.backend, info.op);
+            extras.onRetry?.(info);
+          },
+        }
+      : {}),
     ...(extras.signal ? { signal: extras.signal } : {}),
   });
   if (extras.dryRun) backend = dryRunWrapper(backend, storageLog);
