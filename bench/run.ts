@@ -1,0 +1,766 @@
+/**
+ * Benchmark of kafka-backup against Kafka's own tools, on the real broker (docs/performance.md).
+ *
+ *   npm run bench -- [--scenario NAME[,NAME…]|all] [--size 1GiB] [--runs N] [--profile] [--smoke]
+ *                    [--steps backup,validate,restore] [--codecs none,default,zstd3] [--keep] [--cli FILE]
+ *                    [--precreate-restore-topic]
+ *
+ * Per scenario: create a topic, load it with ProducerPerformance, then `--runs` times (median
+ * reported) measure the ceilings (ConsumerPerformance, ProducerPerformance, the validate
+ * ceiling) and our CLI (backup with each codec, validate --deep, restore into a new topic), each
+ * as a child process measured from outside (CPU seconds, peak RSS). Prints a table and writes
+ * bench/results/<timestamp>.json. Exits non-zero only when the pipeline is broken (a step
+ * fails, or record counts do not match) — never because of speed.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeManifest } from '../src/format/manifest.ts';
+import {
+  consumerPerf,
+  createTopic,
+  deleteTopics,
+  endOffsetSum,
+  type PerfResult,
+  producerPerf,
+  type ToolContext,
+} from './kafka-tools.ts';
+import { expectOk, findBrokerPid, type ProcResult, parseJsonOutput, runMeasured, StepFailed } from './proc.ts';
+import { type ProfileSummary, renderSummary, summarizeProfile } from './profile-summary.ts';
+import { formatSize, MiB, parseSize, SCENARIOS, type Scenario } from './scenarios.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS = join(ROOT, 'bench', 'results');
+const BOOTSTRAP = process.env['KB_BENCH_BOOTSTRAP'] ?? `127.0.0.1:${process.env['KB_KAFKA_PORT'] ?? '19092'}`;
+const RSS_TARGET_MIB = 256;
+
+// ---------------------------------------------------------------------------------------------
+// arguments
+
+type StepGroup = 'backup' | 'validate' | 'restore';
+type Codec = 'none' | 'default' | 'zstd3';
+const CODECS: Record<Codec, { label: string; yaml: string }> = {
+  none: { label: 'backup none', yaml: 'compression: none' },
+  default: { label: 'backup zstd-1 (default)', yaml: '' },
+  zstd3: { label: 'backup zstd-3', yaml: 'compression: zstd\n  compression_level: 3' },
+};
+
+interface Args {
+  scenarios: Scenario[];
+  size: number | undefined;
+  runs: number;
+  profile: boolean;
+  smoke: boolean;
+  keep: boolean;
+  steps: Set<StepGroup>;
+  codecs: Codec[];
+  /** Create the restore's target topic beforehand (works around restore failing on a just-created topic with many partitions). */
+  precreateRestoreTopic: boolean;
+  /** Entry point of the CLI under test (A/B runs against another checkout). */
+  cli: string;
+}
+
+function usage(): never {
+  process.stderr.write(
+    [
+      'usage: node bench/run.ts [--scenario NAME[,NAME...]|all] [--size 1GiB] [--runs N] [--profile] [--smoke]',
+      '                         [--steps backup,validate,restore] [--codecs none,default,zstd3] [--keep] [--cli FILE] [--precreate-restore-topic]',
+      `scenarios: ${Object.values(SCENARIOS)
+        .map((s) => `${s.name} (${s.description}, ${formatSize(s.defaultSize)})`)
+        .join('; ')}`,
+      '',
+    ].join('\n'),
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = {
+    scenarios: [],
+    size: undefined,
+    runs: 3,
+    profile: false,
+    smoke: false,
+    keep: false,
+    steps: new Set(['backup', 'validate', 'restore']),
+    codecs: ['none', 'default', 'zstd3'],
+    cli: process.env['KB_BENCH_CLI'] ?? 'src/cli/main.ts',
+    precreateRestoreTopic: false,
+  };
+  let runsGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) usage();
+      return v;
+    };
+    switch (flag) {
+      case '--scenario':
+      case '--scenarios':
+        for (const name of value().split(',')) {
+          if (name === 'all') a.scenarios.push(...Object.values(SCENARIOS));
+          else {
+            const s = SCENARIOS[name];
+            if (!s) {
+              process.stderr.write(`unknown scenario '${name}'\n`);
+              usage();
+            }
+            a.scenarios.push(s);
+          }
+        }
+        break;
+      case '--size':
+        a.size = parseSize(value());
+        break;
+      case '--runs':
+        a.runs = Number(value());
+        runsGiven = true;
+        if (!Number.isInteger(a.runs) || a.runs < 1) usage();
+        break;
+      case '--profile':
+        a.profile = true;
+        break;
+      case '--smoke':
+        a.smoke = true;
+        break;
+      case '--keep':
+        a.keep = true;
+        break;
+      case '--steps':
+        a.steps = new Set(value().split(',') as StepGroup[]);
+        for (const s of a.steps) if (!['backup', 'validate', 'restore'].includes(s)) usage();
+        break;
+      case '--codecs':
+        a.codecs = value().split(',') as Codec[];
+        for (const c of a.codecs) if (!(c in CODECS)) usage();
+        break;
+      case '--precreate-restore-topic':
+        a.precreateRestoreTopic = true;
+        break;
+      case '--cli':
+        a.cli = resolve(value());
+        break;
+      case '--help':
+      case '-h':
+        usage();
+        break;
+      default:
+        process.stderr.write(`unknown argument '${arg}'\n`);
+        usage();
+    }
+  }
+  if (a.scenarios.length === 0) a.scenarios.push(SCENARIOS['main']!);
+  if (a.smoke) {
+    a.scenarios = [SCENARIOS['main']!];
+    a.size ??= 5 * MiB;
+    if (!runsGiven) a.runs = 1;
+    a.profile = false;
+  }
+  return a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// measurements
+
+interface Sample {
+  run: number;
+  /** Seconds the step's rate is computed from (see docs/performance.md, "What is timed"). */
+  seconds: number;
+  wall_s: number;
+  cpu_s: number | null;
+  max_rss_mib: number | null;
+  broker_cpu_s: number | null;
+  /** CPU seconds used by other processes on the machine during the step (noise indicator). */
+  other_cpu_s: number | null;
+  load_avg: number | null;
+  detail?: Record<string, unknown>;
+}
+
+interface StepSummary {
+  step: string;
+  ceiling_of?: string[];
+  ceiling?: string;
+  records: number;
+  payload_bytes: number;
+  samples: Sample[];
+  median_seconds: number;
+  records_per_sec: number;
+  mib_per_sec: number;
+  ratio?: number;
+  target_ratio?: number;
+  cpu_s?: number | null;
+  max_rss_mib?: number | null;
+  rss_target_mib?: number;
+  profile?: ProfileSummary[];
+}
+
+interface ScenarioResult {
+  scenario: string;
+  description: string;
+  topic: string;
+  records: number;
+  record_size: number;
+  partitions: number;
+  payload_bytes: number;
+  load: {
+    producer_props: Record<string, string | number | boolean>;
+    seconds: number;
+    records_per_sec: number;
+    mib_per_sec: number;
+  };
+  backup_shape?: Record<string, unknown>;
+  cli_startup_s?: number;
+  steps: StepSummary[];
+  error?: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function sampleOf(run: number, seconds: number, p: ProcResult, detail?: Record<string, unknown>): Sample {
+  return {
+    run,
+    seconds,
+    wall_s: p.wallS,
+    cpu_s: p.userS !== null && p.sysS !== null ? p.userS + p.sysS : null,
+    max_rss_mib: p.maxRssMiB,
+    broker_cpu_s: p.brokerCpuS,
+    other_cpu_s: p.otherCpuS,
+    load_avg: p.loadAvg,
+    ...(detail ? { detail } : {}),
+  };
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// our CLI
+
+interface Ctx extends ToolContext {
+  args: Args;
+  tag: string;
+  work: string;
+  profileDir: string;
+}
+
+async function cli(ctx: Ctx, profileName: string | null, cliArgs: string[]): Promise<ProcResult> {
+  const node: string[] = [];
+  if (profileName) node.push('--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, profileName));
+  return runMeasured(process.execPath, [...node, ctx.args.cli, '-q', ...cliArgs], {
+    cwd: ctx.root,
+    brokerPid: ctx.brokerPid,
+  });
+}
+
+function writeConfig(ctx: Ctx, name: string, text: string): string {
+  const path = join(ctx.work, 'configs', `${name}.yaml`);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+  return path;
+}
+
+interface BackupOut {
+  state: string;
+  duration_ms: number;
+  records: number;
+  raw_bytes: number;
+  stored_bytes: number;
+  files: number;
+}
+
+async function backup(ctx: Ctx, topic: string, backupId: string, codec: Codec, profileName: string | null) {
+  const config = writeConfig(
+    ctx,
+    backupId,
+    [
+      `backup_id: ${backupId}`,
+      'source:',
+      `  bootstrap_servers: ["${ctx.bootstrap}"]`,
+      `  topics: { include: ["${topic}"] }`,
+      `storage: { path: "${join(ctx.work, 'store')}" }`,
+      ...(CODECS[codec].yaml ? ['backup:', `  ${CODECS[codec].yaml}`] : []),
+      '',
+    ].join('\n'),
+  );
+  const p = expectOk(`backup ${backupId}`, await cli(ctx, profileName, ['backup', '-c', config, '--format', 'json']));
+  const out = parseJsonOutput<BackupOut>(`backup ${backupId}`, p);
+  return { p, out };
+}
+
+function dirStats(dir: string): { objects: number; bytes: number } {
+  let objects = 0;
+  let bytes = 0;
+  for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const st = statSync(join(dir, f));
+    if (st.isFile()) {
+      objects++;
+      bytes += st.size;
+    }
+  }
+  return { objects, bytes };
+}
+
+/** Shape of a backup line on disk: objects, manifest sizes, batches (for the average batch size). */
+function backupShape(store: string, backupId: string): Record<string, unknown> {
+  const line = join(store, backupId);
+  const all = dirStats(line);
+  const data = dirStats(join(line, 'data'));
+  const manifests = readdirSync(join(line, 'manifests')).sort();
+  const latest = manifests[manifests.length - 1]!;
+  const latestBytes = readFileSync(join(line, 'manifests', latest));
+  const m = decodeManifest(latest, latestBytes);
+  let batches = 0;
+  let rawBytes = 0;
+  let partitions = 0;
+  let nonEmpty = 0;
+  for (const t of Object.values(m.topics))
+    for (const p of Object.values(t.partitions)) {
+      partitions++;
+      if (p.files.length > 0) nonEmpty++;
+      for (const f of p.files) {
+        batches += f.batches;
+        rawBytes += f.raw_bytes;
+      }
+    }
+  return {
+    objects: all.objects,
+    total_bytes: all.bytes,
+    data_files: data.objects,
+    data_bytes: data.bytes,
+    manifests: manifests.length,
+    latest_manifest_bytes: latestBytes.length,
+    partitions,
+    partitions_with_data: nonEmpty,
+    batches,
+    avg_batch_bytes: batches > 0 ? Math.round(rawBytes / batches) : 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// one scenario
+
+async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Scenario): Promise<ScenarioResult> {
+  const { args } = base;
+  const tag = `${Date.now().toString(36)}`;
+  const ctx: Ctx = {
+    ...base,
+    tag,
+    work: join(RESULTS, `work-${s.name}-${tag}`),
+    profileDir: join(RESULTS, 'profiles', `${s.name}-${tag}`),
+  };
+  const size = args.size ?? s.defaultSize;
+  const records = Math.max(1, Math.floor(size / s.recordSize));
+  const payload = records * s.recordSize;
+  const topic = `bench-${s.name}-${tag}`;
+  const created: string[] = [];
+  const loadProps = {
+    acks: 'all',
+    'batch.size': s.batchSize,
+    'linger.ms': s.lingerMs,
+    'compression.type': s.compression,
+  };
+  const result: ScenarioResult = {
+    scenario: s.name,
+    description: s.description,
+    topic,
+    records,
+    record_size: s.recordSize,
+    partitions: s.partitions,
+    payload_bytes: payload,
+    load: { producer_props: loadProps, seconds: 0, records_per_sec: 0, mib_per_sec: 0 },
+    steps: [],
+  };
+  const samples = new Map<string, Sample[]>();
+  const add = (step: string, sample: Sample) => {
+    const list = samples.get(step) ?? [];
+    list.push(sample);
+    samples.set(step, list);
+  };
+  const profiles = new Map<string, string>();
+  const profileName = (step: string, run: number) => {
+    if (!args.profile) return null;
+    const name = `${step.replace(/[^a-z0-9]+/gi, '-')}-r${run}`;
+    if (!profiles.has(step)) profiles.set(step, name);
+    return name;
+  };
+  const perfSample = (run: number, r: PerfResult) => sampleOf(run, r.seconds, r.proc, r.detail);
+
+  mkdirSync(ctx.work, { recursive: true });
+  try {
+    log(
+      `${s.name}: ${s.description}; ${records} records (${formatSize(payload)}), ${s.partitions} partitions -> ${topic}`,
+    );
+    await createTopic(ctx, topic, s.partitions);
+    created.push(topic);
+    const load = await producerPerf(ctx, topic, records, s.recordSize, loadProps);
+    result.load = {
+      ...result.load,
+      seconds: load.seconds,
+      records_per_sec: load.detail['records_per_sec']!,
+      mib_per_sec: load.detail['mib_per_sec']!,
+    };
+    const loaded = await endOffsetSum(ctx, topic);
+    if (loaded.records !== records)
+      throw new StepFailed(`loaded ${loaded.records} records into ${topic}, expected ${records}`);
+    log(`${s.name}: loaded in ${load.seconds.toFixed(1)}s (${load.detail['mib_per_sec']} MiB/s)`);
+
+    const wantBackup = args.steps.has('backup');
+    const needDefault = args.steps.has('validate') || args.steps.has('restore');
+    let keptBackup: string | null = null;
+    const store = join(ctx.work, 'store');
+
+    // backup and its ceiling, interleaved run by run
+    for (let run = 1; run <= args.runs; run++) {
+      if (wantBackup) {
+        const c = await consumerPerf(ctx, topic, records, `bench-${tag}-${run}`);
+        add('consumer-perf', perfSample(run, c));
+        log(`${s.name} run ${run}: ConsumerPerformance ${(payload / MiB / c.seconds).toFixed(1)} MiB/s`);
+      }
+      const codecs: Codec[] = wantBackup ? [...args.codecs] : [];
+      if (needDefault && run === args.runs && !codecs.includes('default')) codecs.push('default');
+      for (const codec of codecs) {
+        const id = `${s.name}-${codec}-${tag}-${run}`;
+        const step = CODECS[codec].label;
+        const { p, out } = await backup(ctx, topic, id, codec, profileName(step, run));
+        if (out.state !== 'complete' || out.records !== records)
+          throw new StepFailed(
+            `${step}: state ${out.state}, ${out.records} records, expected complete with ${records}`,
+          );
+        if (wantBackup && args.codecs.includes(codec))
+          add(
+            step,
+            sampleOf(run, out.duration_ms / 1000, p, {
+              raw_bytes: out.raw_bytes,
+              stored_bytes: out.stored_bytes,
+              files: out.files,
+              stored_ratio: out.stored_bytes / out.raw_bytes,
+            }),
+          );
+        log(
+          `${s.name} run ${run}: ${step} ${(payload / MiB / (out.duration_ms / 1000)).toFixed(1)} MiB/s, rss ${p.maxRssMiB?.toFixed(0)} MiB`,
+        );
+        if (codec === 'default' && run === args.runs) {
+          keptBackup = id;
+          result.backup_shape = { ...backupShape(store, id), backup_seconds: out.duration_ms / 1000 };
+        } else if (!args.keep) rmSync(join(store, id), { recursive: true, force: true });
+      }
+    }
+
+    if (keptBackup && args.steps.has('validate')) {
+      const starts: number[] = [];
+      for (let i = 0; i < 3; i++) starts.push(expectOk('cli --version', await cli(ctx, null, ['--version'])).wallS);
+      result.cli_startup_s = median(starts);
+      const dataDir = join(store, keptBackup, 'data');
+      for (let run = 1; run <= args.runs; run++) {
+        const cp = expectOk(
+          'validate ceiling',
+          await runMeasured(process.execPath, ['bench/validate-ceiling.ts', dataDir, '4'], {
+            cwd: ctx.root,
+            brokerPid: ctx.brokerPid,
+          }),
+        );
+        const ceil = parseJsonOutput<{ elapsed_ms: number; files: number; bytes: number; raw_bytes: number }>(
+          'validate ceiling',
+          cp,
+        );
+        add('validate ceiling', sampleOf(run, ceil.elapsed_ms / 1000, cp, { files: ceil.files, bytes: ceil.bytes }));
+        const vp = expectOk(
+          'validate --deep',
+          await cli(ctx, profileName('validate --deep', run), [
+            'validate',
+            '--path',
+            store,
+            '--backup-id',
+            keptBackup,
+            '--deep',
+            '--format',
+            'json',
+          ]),
+        );
+        const rep = parseJsonOutput<{ ok: boolean; files_listed: number; files_read: number; bytes_read: number }>(
+          'validate',
+          vp,
+        );
+        if (!rep.ok || rep.files_read !== rep.files_listed || rep.files_read !== ceil.files)
+          throw new StepFailed(
+            `validate --deep: ok ${rep.ok}, read ${rep.files_read} of ${rep.files_listed} files (ceiling read ${ceil.files})`,
+          );
+        add(
+          'validate --deep',
+          sampleOf(run, Math.max(vp.wallS - result.cli_startup_s, 0.001), vp, { bytes_read: rep.bytes_read }),
+        );
+        log(
+          `${s.name} run ${run}: validate --deep ${vp.wallS.toFixed(2)}s wall, ceiling ${(ceil.elapsed_ms / 1000).toFixed(2)}s`,
+        );
+      }
+    }
+
+    if (keptBackup && args.steps.has('restore')) {
+      const ceilingProps = {
+        acks: 'all',
+        'enable.idempotence': true,
+        'max.in.flight.requests.per.connection': 5,
+        'batch.size': s.batchSize,
+        'linger.ms': s.lingerMs,
+        'compression.type': s.compression,
+      };
+      for (let run = 1; run <= args.runs; run++) {
+        const ct = `${topic}-p${run}`;
+        await createTopic(ctx, ct, s.partitions);
+        created.push(ct);
+        const pp = await producerPerf(ctx, ct, records, s.recordSize, ceilingProps);
+        add('producer-perf', perfSample(run, pp));
+        if (!args.keep) await deleteTopics(ctx, [ct]);
+        log(`${s.name} run ${run}: ProducerPerformance ${(payload / MiB / pp.seconds).toFixed(1)} MiB/s`);
+
+        const rt = `${topic}-r${run}`;
+        const config = writeConfig(
+          ctx,
+          `restore-${run}`,
+          [
+            `backup_id: ${keptBackup}`,
+            'target:',
+            `  bootstrap_servers: ["${ctx.bootstrap}"]`,
+            `storage: { path: "${store}" }`,
+            'restore:',
+            `  restore_id: bench-${tag}-${run}`,
+            `  topic_mapping: { "${topic}": "${rt}" }`,
+            '',
+          ].join('\n'),
+        );
+        created.push(rt);
+        if (args.precreateRestoreTopic) {
+          await createTopic(ctx, rt, s.partitions);
+          await new Promise((r) => setTimeout(r, Math.min(30_000, 2_000 + s.partitions * 5)));
+        }
+        const rp = expectOk(
+          `restore run ${run}`,
+          await cli(ctx, profileName('restore', run), ['restore', '-c', config, '--format', 'json']),
+        );
+        const out = parseJsonOutput<{ records: number; duration_ms: number; bytes: number }>('restore', rp);
+        const count = await endOffsetSum(ctx, rt);
+        if (out.records !== records || count.records !== records)
+          throw new StepFailed(
+            `restore run ${run}: restored ${out.records} records (target holds ${count.records}), loaded ${records}`,
+          );
+        add('restore', sampleOf(run, out.duration_ms / 1000, rp, { bytes: out.bytes, target_records: count.records }));
+        log(
+          `${s.name} run ${run}: restore ${(payload / MiB / (out.duration_ms / 1000)).toFixed(1)} MiB/s, rss ${rp.maxRssMiB?.toFixed(0)} MiB`,
+        );
+        if (!args.keep) await deleteTopics(ctx, [rt]);
+      }
+    }
+  } catch (e) {
+    result.error = e instanceof Error ? e.message : String(e);
+  } finally {
+    if (!args.keep) {
+      await deleteTopics(ctx, created);
+      rmSync(ctx.work, { recursive: true, force: true });
+    }
+  }
+
+  // summaries
+  const summarize = (step: string, extra: Partial<StepSummary> = {}): StepSummary | undefined => {
+    const list = samples.get(step);
+    if (!list || list.length === 0) return undefined;
+    const sec = median(list.map((x) => x.seconds));
+    const cpu = list.map((x) => x.cpu_s).filter((x): x is number => x !== null);
+    const rss = list.map((x) => x.max_rss_mib).filter((x): x is number => x !== null);
+    const summary: StepSummary = {
+      step,
+      records,
+      payload_bytes: payload,
+      samples: list,
+      median_seconds: sec,
+      records_per_sec: records / sec,
+      mib_per_sec: payload / MiB / sec,
+      cpu_s: cpu.length ? median(cpu) : null,
+      max_rss_mib: rss.length ? Math.max(...rss) : null,
+      ...extra,
+    };
+    const pname = profiles.get(step);
+    if (pname) {
+      try {
+        const dir = join(ctx.profileDir, pname);
+        summary.profile = readdirSync(dir)
+          .filter((f) => f.endsWith('.cpuprofile'))
+          .map((f) => summarizeProfile(join(dir, f), 20));
+      } catch {
+        // no profile written (the step failed)
+      }
+    }
+    return summary;
+  };
+  const withCeiling = (step: string, ceiling: string, target: number | undefined, rssTarget?: number) => {
+    const c = result.steps.find((x) => x.step === ceiling);
+    const sum = summarize(step, {
+      ceiling,
+      ...(target !== undefined ? { target_ratio: target } : {}),
+      ...(rssTarget !== undefined ? { rss_target_mib: rssTarget } : {}),
+    });
+    if (sum && c) sum.ratio = c.median_seconds / sum.median_seconds;
+    if (sum) result.steps.push(sum);
+  };
+  const ceil = (step: string, of: string[]) => {
+    const sum = summarize(step, { ceiling_of: of });
+    if (sum) result.steps.push(sum);
+  };
+  ceil(
+    'consumer-perf',
+    args.codecs.map((c) => CODECS[c].label),
+  );
+  for (const c of args.codecs)
+    withCeiling(
+      CODECS[c].label,
+      'consumer-perf',
+      c === 'default' ? s.targets.backup : undefined,
+      c === 'default' ? RSS_TARGET_MIB : undefined,
+    );
+  ceil('validate ceiling', ['validate --deep']);
+  withCeiling('validate --deep', 'validate ceiling', s.targets.validate);
+  ceil('producer-perf', ['restore']);
+  withCeiling('restore', 'producer-perf', s.targets.restore, RSS_TARGET_MIB);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+function renderTable(r: ScenarioResult, smoke: boolean): string {
+  const head = ['step', 'MiB/s', 'records/s', 'ratio', 'target', 'CPU s', 'peak RSS MiB', 'broker CPU s', 'median s'];
+  const rows: string[][] = r.steps.map((s) => {
+    const brokerCpu = s.samples.map((x) => x.broker_cpu_s).filter((x): x is number => x !== null);
+    const ratio = s.ratio !== undefined ? s.ratio.toFixed(2) : s.ceiling_of ? 'ceiling' : '-';
+    const targets: string[] = [];
+    if (smoke) {
+      if (s.target_ratio !== undefined) targets.push('not judged (smoke)');
+    } else if (s.target_ratio !== undefined && s.ratio !== undefined)
+      targets.push(`>=${s.target_ratio} ${s.ratio >= s.target_ratio ? 'ok' : 'MISS'}`);
+    if (!smoke && s.rss_target_mib !== undefined && s.max_rss_mib != null)
+      targets.push(`rss<=${s.rss_target_mib} ${s.max_rss_mib <= s.rss_target_mib ? 'ok' : 'MISS'}`);
+    return [
+      s.step,
+      s.mib_per_sec.toFixed(1),
+      Math.round(s.records_per_sec).toString(),
+      ratio,
+      targets.join(', ') || '-',
+      s.cpu_s != null ? s.cpu_s.toFixed(2) : '-',
+      s.max_rss_mib != null ? s.max_rss_mib.toFixed(0) : '-',
+      brokerCpu.length ? median(brokerCpu).toFixed(2) : '-',
+      s.median_seconds.toFixed(2),
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const out = [
+    `== ${r.scenario}: ${r.description}; ${r.records} records x ${r.record_size} B = ${formatSize(r.payload_bytes)}, ${r.partitions} partitions; load ${r.load.mib_per_sec} MiB/s`,
+    line(head),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+  ];
+  if (r.backup_shape) out.push(`backup (default codec): ${JSON.stringify(r.backup_shape)}`);
+  if (r.cli_startup_s !== undefined)
+    out.push(`CLI start-up (subtracted from validate wall time): ${r.cli_startup_s.toFixed(2)} s`);
+  if (r.error) out.push(`ERROR: ${r.error}`);
+  return out.join('\n');
+}
+
+function machine(): Record<string, unknown> {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m?.[1]) cpuModel = m[1];
+  } catch {
+    // not Linux
+  }
+  const git = (args: string[]) => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+    } catch {
+      return null;
+    }
+  };
+  return {
+    nproc: cpus().length,
+    memory_gib: +(totalmem() / 1024 ** 3).toFixed(1),
+    cpu_model: cpuModel,
+    node: process.version,
+    kafka_version: process.env['KB_KAFKA_VERSION'] ?? '4.1.1',
+    broker_heap: process.env['KB_KAFKA_HEAP'] ?? '768m',
+    git_commit: git(['rev-parse', 'HEAD']),
+    git_dirty: (git(['status', '--porcelain', '--', 'src']) ?? '') !== '',
+  };
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  log(`starting the broker (scripts/services.sh start kafka)`);
+  const svc = spawnSync('bash', ['scripts/services.sh', 'start', 'kafka'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  if (svc.status !== 0) {
+    process.stderr.write('error: the broker did not start\n');
+    return 1;
+  }
+  mkdirSync(RESULTS, { recursive: true });
+  const base = {
+    root: ROOT,
+    bootstrap: BOOTSTRAP,
+    brokerPid: findBrokerPid(ROOT),
+    heap: process.env['KB_TOOL_HEAP'] ?? '1g',
+    args,
+  };
+  const results: ScenarioResult[] = [];
+  for (const s of args.scenarios) {
+    const r = await runScenario(base, s);
+    results.push(r);
+    process.stdout.write(`\n${renderTable(r, args.smoke)}\n`);
+    if (args.profile)
+      for (const step of r.steps)
+        for (const p of step.profile ?? [])
+          process.stdout.write(
+            `\n-- profile of ${step.step}\n${renderSummary({ ...p, functions: p.functions.slice(0, 12), files: p.files.slice(0, 8) })}\n`,
+          );
+  }
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const file = join(RESULTS, `${args.smoke ? 'smoke-' : ''}${stamp}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        started_at: started.toISOString(),
+        finished_at: new Date().toISOString(),
+        mode: args.smoke ? 'smoke' : 'full',
+        args: { ...args, scenarios: args.scenarios.map((s) => s.name), steps: [...args.steps] },
+        machine: machine(),
+        scenarios: results,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  process.stdout.write(`\nresults: ${file}\n`);
+  const failed = results.filter((r) => r.error);
+  if (failed.length) {
+    process.stderr.write(`error: pipeline broken in ${failed.map((r) => r.scenario).join(', ')}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+process.exitCode = await main();
