@@ -4,8 +4,9 @@ import { runBackup } from '../backup/engine.ts';
 import type { BackupOptions } from '../backup/options.ts';
 import { requireSections } from '../config/load.ts';
 import { KafkaBackupError } from '../errors.ts';
-import { emit } from './output.ts';
+import { startCommandMetrics } from '../metrics/command.ts';
 import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
+import { emit } from './output.ts';
 import { humanBytes, progressReporter, rate } from './progress.ts';
 
 export function registerBackupCommand(program: Command): void {
@@ -16,9 +17,18 @@ export function registerBackupCommand(program: Command): void {
     .option('--format <format>', 'result format: text|json|yaml', 'text')
     .action(async (_opts, cmd: Command) => {
       const format = formatOption(cmd);
-      const config = requireSections(loadCommandConfig(cmd.opts()['config'], cmd), ['source', 'storage', 'backup_id'], 'backup');
+      const config = requireSections(
+        loadCommandConfig(cmd.opts()['config'], cmd),
+        ['source', 'storage', 'backup_id'],
+        'backup',
+      );
       const b = config.backup ?? ({} as NonNullable<typeof config.backup>);
-      const storage = await storageFromConfig(config.storage, { breaker: b.circuit_breaker });
+      const metrics = await startCommandMetrics(config.metrics, { command: 'backup', backupId: config.backup_id });
+      const storage = await storageFromConfig(config.storage, {
+        breaker: b.circuit_breaker,
+        giveUpAfterSecs: b.give_up_after_secs,
+        metrics: metrics.storage,
+      });
       const { signal, dispose } = gracefulSignals();
       const progress = progressReporter(Boolean(globalFlags(cmd).quiet));
       const started = Date.now();
@@ -44,14 +54,17 @@ export function registerBackupCommand(program: Command): void {
         allowSourceChange: b.allow_source_change,
         captureOffsets: b.capture_offsets,
         giveUpAfterSecs: b.give_up_after_secs,
+        circuitBreaker: b.circuit_breaker,
         signal,
-        onProgress: (p) =>
+        onProgress: (p) => {
+          metrics.backupProgress(p);
           progress.update(() => {
             const ms = Date.now() - started;
             const r = rate(p.records, ms);
             const eta = p.recordsRemaining > 0 && r > 0 ? ` eta ${Math.ceil(p.recordsRemaining / r)}s` : '';
             return `backup ${config.backup_id}: ${p.records} records, ${humanBytes(p.rawBytes)} (${humanBytes(rate(p.rawBytes, ms))}/s), ${p.partitionsDone}/${p.partitionsTotal} partitions done${eta}`;
-          }),
+          });
+        },
       };
       try {
         const result = await runBackup(options);
@@ -66,11 +79,13 @@ export function registerBackupCommand(program: Command): void {
       } catch (e) {
         progress.done();
         const partial = (e as { result?: unknown }).result;
-        if (partial && e instanceof KafkaBackupError && format === 'json') emit(format, { ...partial, error: e.message }, () => '');
+        if (partial && e instanceof KafkaBackupError && format === 'json')
+          emit(format, { ...partial, error: e.message }, () => '');
         throw e;
       } finally {
         dispose();
         await storage.close();
+        await metrics.close();
       }
     });
 }

@@ -1,8 +1,9 @@
 /** Pieces every command shares: config loading, logging setup, signals, storage opening. */
 import type { Command } from 'commander';
 import { type Config, loadConfig } from '../config/load.ts';
-import { openStorage, openStorageUrl } from '../storage/open.ts';
 import type { StorageBackend } from '../storage/backend.ts';
+import type { StorageMetrics } from '../storage/metered.ts';
+import { openStorage, openStorageUrl } from '../storage/open.ts';
 import type { PartialStorageOptions } from '../storage/options.ts';
 import { configureLogging, type LogLevel, logger } from '../util/log.ts';
 import { type OutputFormat, parseFormat } from './output.ts';
@@ -51,7 +52,9 @@ export function gracefulSignals(): { signal: AbortSignal; dispose: () => void } 
   const handler = (sig: NodeJS.Signals) => {
     count++;
     if (count === 1) {
-      log.warn(`${sig} received: finishing the files in progress and writing a checkpoint (send again to abort at once)`);
+      log.warn(
+        `${sig} received: finishing the files in progress and writing a checkpoint (send again to abort at once)`,
+      );
       controller.abort();
     } else {
       log.error(`${sig} received again: aborting now; run the same command to resume`);
@@ -72,17 +75,26 @@ export function gracefulSignals(): { signal: AbortSignal; dispose: () => void } 
 /** Storage from the config's storage section (url or backend fields), with retry and breaker. */
 export async function storageFromConfig(
   storage: NonNullable<Config['storage']>,
-  options: { dryRun?: boolean; breaker?: { failure_threshold: number; reset_timeout_secs: number; half_open_requests: number } } = {},
+  options: {
+    dryRun?: boolean;
+    breaker?: { failure_threshold: number; reset_timeout_secs: number; half_open_requests: number };
+    /** Ends a run whose storage breaker keeps reopening (0 = never). */
+    giveUpAfterSecs?: number;
+    /** Request latency, errors, retries, breaker state (metrics.enabled). */
+    metrics?: StorageMetrics | undefined;
+  } = {},
 ): Promise<StorageBackend> {
   const b = options.breaker;
   return openStorage(storage as PartialStorageOptions, {
     dryRun: options.dryRun ?? false,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(b
       ? {
           breaker: {
             failureThreshold: b.failure_threshold,
             resetTimeoutSecs: b.reset_timeout_secs,
             halfOpenRequests: b.half_open_requests,
+            ...(options.giveUpAfterSecs ? { giveUpAfterSecs: options.giveUpAfterSecs } : {}),
           },
         }
       : {}),

@@ -1,6 +1,8 @@
 /** `kafka-backup restore -c restore.yaml`: restores a backup snapshot into Kafka. */
 import type { Command } from 'commander';
 import { requireSections } from '../config/load.ts';
+import { startCommandMetrics } from '../metrics/command.ts';
+import { applyGroupsAfterRestore } from '../offsets/manager.ts';
 import { runRestore } from '../restore/engine.ts';
 import type { RestoreOptions } from '../restore/options.ts';
 import { openStorageUrl } from '../storage/open.ts';
@@ -24,7 +26,12 @@ export function registerRestoreCommand(program: Command): void {
       );
       const r = config.restore;
       const dryRun = Boolean(cmd.opts()['dryRun']) || r.dry_run;
-      const storage = await storageFromConfig(config.storage, { breaker: r.circuit_breaker });
+      const metrics = await startCommandMetrics(config.metrics, { command: 'restore', backupId: config.backup_id });
+      const storage = await storageFromConfig(config.storage, {
+        breaker: r.circuit_breaker,
+        giveUpAfterSecs: r.give_up_after_secs,
+        metrics: metrics.storage,
+      });
       const stateStorage = r.state_url ? await openStorageUrl(r.state_url) : undefined;
       const { signal, dispose } = gracefulSignals();
       const progress = progressReporter(Boolean(globalFlags(cmd).quiet));
@@ -59,19 +66,49 @@ export function registerRestoreCommand(program: Command): void {
         restoreId: r.restore_id,
         giveUpAfterSecs: r.give_up_after_secs,
         signal,
-        onProgress: (p) =>
+        onProgress: (p) => {
+          metrics.restoreProgress(p);
           progress.update(() => {
             const ms = Date.now() - started;
             const rr = rate(p.records, ms);
             const eta =
               rr > 0 && p.recordsTotal > p.records ? ` eta ${Math.ceil((p.recordsTotal - p.records) / rr)}s` : '';
             return `restore ${config.backup_id}: ${p.records}/${p.recordsTotal} records, ${humanBytes(p.bytes)} (${humanBytes(rate(p.bytes, ms))}/s), ${p.partitionsDone}/${p.partitionsTotal} partitions${eta}`;
-          }),
+          });
+        },
       };
       try {
         const result = await runRestore(options);
         progress.done();
-        const { plan, ...doc } = result;
+        // restore.consumer_groups: plan and apply the groups' offsets onto the restored data
+        const groups = r.consumer_groups ?? [];
+        const offsets =
+          groups.length > 0
+            ? await applyGroupsAfterRestore({
+                result,
+                storage,
+                ...(stateStorage ? { stateStorage } : {}),
+                target: config.target,
+                groups,
+                groupMapping: r.group_mapping ?? {},
+                ...(r.point_in_time !== undefined || r.time_window_end !== undefined
+                  ? { pointInTime: (r.point_in_time ?? r.time_window_end)! }
+                  : {}),
+                strategy: config.offsets.strategy,
+                maxConcurrentGroups: config.offsets.max_concurrent_groups,
+              })
+            : null;
+        const { plan, ...restored } = result;
+        const doc = offsets
+          ? {
+              ...restored,
+              consumer_groups: {
+                rollback_snapshot: offsets.rollback_snapshot,
+                counts: offsets.counts,
+                changes: offsets.changes,
+              },
+            }
+          : restored;
         const out = plan
           ? {
               ...doc,
@@ -112,6 +149,11 @@ export function registerRestoreCommand(program: Command): void {
             table(['source', 'target', 'partitions', result.dry_run ? 'topic' : 'records', 'dropped configs'], rows),
             ...(plan ? [`records (estimate): ${plan.recordsEstimate}, bytes: ${humanBytes(plan.bytesEstimate)}`] : []),
             ...result.warnings.map((w) => `warning: ${w}`),
+            ...(offsets
+              ? [
+                  `consumer groups: ${offsets.counts.set} offsets set, ${offsets.counts.unchanged} unchanged, ${offsets.counts.failed} failed; undo with: kafka-backup offsets rollback --snapshot ${offsets.rollback_snapshot}`,
+                ]
+              : []),
           ].join('\n');
         });
       } finally {
@@ -119,6 +161,7 @@ export function registerRestoreCommand(program: Command): void {
         dispose();
         await storage.close();
         await stateStorage?.close();
+        await metrics.close();
       }
     });
 }

@@ -82,6 +82,9 @@ export interface RestoreResult {
     dropped_configs: Record<string, string>;
   }[];
   warnings: string[];
+  /** The selection's time bounds (epoch ms), so offset translation later picks the right capture. */
+  point_in_time?: number;
+  time_window_end?: number;
   mapping_key?: string;
   report_key?: string;
   plan?: RestorePlan;
@@ -341,6 +344,8 @@ function summary(
       };
     }),
     warnings,
+    ...(o.pointInTime !== undefined ? { point_in_time: o.pointInTime } : {}),
+    ...(o.timeWindowEnd !== undefined ? { time_window_end: o.timeWindowEnd } : {}),
   };
 }
 

@@ -102,6 +102,7 @@ export async function openStorage(
   const storageLog = log.child({ location: base.location });
   const sink = extras.metrics;
   let backend = limiting(sink ? metered(base, resolved.backend, sink) : base, resolved.max_concurrent_requests);
+  let breakerGivesUp = false;
   if (extras.breaker !== false) {
     const settings = extras.breaker instanceof CircuitBreaker ? {} : (extras.breaker ?? {});
     const onStateChange: CircuitBreakerOptions['onStateChange'] = (change) => {
@@ -117,10 +118,13 @@ export async function openStorage(
         ? extras.breaker
         : new CircuitBreaker({ ...settings, name: `storage ${base.location}`, onStateChange });
     sink?.breaker(resolved.backend, breaker.state);
+    breakerGivesUp = Number.isFinite(breaker.giveUpAfterSecs);
     backend = breaking(backend, breaker);
   }
   backend = retrying(backend, resolved.retry, {
     logger: storageLog,
+    // with a give-up deadline, calls wait through an open breaker until it closes or gives up
+    waitForBreaker: breakerGivesUp,
     ...(extras.onRetry || sink
       ? {
           onRetry: (info: RetryInfo & { op: string; key: string }) => {

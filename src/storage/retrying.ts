@@ -21,6 +21,11 @@ export interface RetryingHooks {
   /** Called before each retry (tests count them; metrics can too). */
   onRetry?: (info: RetryInfo & { op: string; key: string }) => void;
   signal?: AbortSignal;
+  /**
+   * When the breaker refuses a call after the retries ran out, wait for its next trial and try
+   * again instead of failing (the breaker's give-up deadline then bounds the wait).
+   */
+  waitForBreaker?: boolean;
 }
 
 export function isTransient(error: unknown): boolean {
@@ -50,7 +55,7 @@ export function retrying(inner: StorageBackend, options: RetryOptions, hooks: Re
         return await runOnce(op, key, fn);
       } catch (error) {
         const at = breakerRetryAt(error);
-        if (at === null || waits >= MAX_BREAKER_WAITS || hooks.signal?.aborted) throw error;
+        if (at === null || !hooks.waitForBreaker || waits >= MAX_BREAKER_WAITS || hooks.signal?.aborted) throw error;
         const delay = Math.max(0, at - Date.now()) + Math.floor(Math.random() * 100);
         hooks.logger?.info('storage circuit breaker is open; waiting for its next trial', { op, key, delay_ms: delay });
         await new Promise((r) => setTimeout(r, delay));
@@ -62,7 +67,7 @@ export function retrying(inner: StorageBackend, options: RetryOptions, hooks: Re
       maxRetries: options.max_retries,
       initialDelayMs: options.initial_delay_ms,
       maxDelayMs: options.max_delay_ms,
-      isRetryable: (e) => isTransient(e) && breakerRetryAt(e) === null,
+      isRetryable: (e) => isTransient(e) && (!hooks.waitForBreaker || breakerRetryAt(e) === null),
       ...(hooks.signal ? { signal: hooks.signal } : {}),
       onRetry: (info) => {
         hooks.logger?.warn('storage call failed, retrying', {

@@ -89,6 +89,11 @@ export class CircuitBreaker {
   }
 
   /** The state now (an open breaker whose timeout passed reports half-open). */
+  /** Seconds out of `closed` after which calls fail for good (Infinity: never). */
+  get giveUpAfterSecs(): number {
+    return this.giveUpAfterMs / 1000;
+  }
+
   get state(): CircuitState {
     if (this.current === 'open' && this.now() - this.openedAt >= this.resetTimeoutMs) return 'half-open';
     return this.current;

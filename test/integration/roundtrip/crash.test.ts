@@ -5,10 +5,11 @@
  * incremental runs whose snapshots each restore to what the source held at their time.
  */
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { cli, jsonOut, startCli, tempDir, writeConfig } from '../../helpers/cli.ts';
-import { createTopic, KAFKA_BOOTSTRAP, produceWithPerf, sleep, uniqueTopic } from '../../helpers/kafka.ts';
+import { createTopic, KAFKA_BOOTSTRAP, produceWithPerf, sleep, uniqueTopic, withAdmin } from '../../helpers/kafka.ts';
 import { type DumpedRecord, dumpTopic } from '../../helpers/peers.ts';
 
 const view = (r: DumpedRecord) => `${r.partition}|${r.timestamp}|${r.key}|${r.value}|${JSON.stringify(r.headers)}`;
@@ -20,12 +21,45 @@ function assertSameRecords(actual: DumpedRecord[], expected: DumpedRecord[], wha
   for (let i = 0; i < e.length; i++) if (a[i] !== e[i]) assert.fail(`${what}: record ${i} differs (partition order)`);
 }
 
-async function killAfter(args: string[], ms: number): Promise<void> {
+/**
+ * Starts the command and kills it with SIGKILL once `progressed()` says it made progress (plus
+ * `extraMs`), so the kill lands mid-run however loaded the machine is.
+ */
+async function killWhen(args: string[], progressed: () => Promise<boolean>, extraMs: number): Promise<void> {
   const { child, done } = startCli(args);
-  await sleep(ms);
+  let exited = false;
+  void done.then(() => {
+    exited = true;
+  });
+  const deadline = Date.now() + 60_000;
+  while (!exited && Date.now() < deadline && !(await progressed())) await sleep(50);
+  await sleep(extraMs);
   child.kill('SIGKILL');
   const r = await done;
-  assert.ok(r.signal === 'SIGKILL' || r.code === 0, `killed run ended with ${r.code ?? r.signal}`);
+  assert.ok(
+    r.signal === 'SIGKILL' || r.code === 0,
+    `killed run ended with ${r.code ?? r.signal}: ${r.stderr.slice(-1500)}`,
+  );
+}
+
+function manifestCount(dir: string, backupId: string): number {
+  try {
+    return readdirSync(join(dir, 'backups', backupId, 'manifests')).length;
+  } catch {
+    return 0;
+  }
+}
+
+async function endOffsetSum(topic: string): Promise<number> {
+  return withAdmin(async (admin) => {
+    const md = await admin.metadata({ topics: [topic] }).catch(() => null);
+    const n = md?.topics.get(topic)?.partitionsCount ?? 0;
+    if (n === 0) return 0;
+    const res = await admin.listOffsets({
+      topics: [{ name: topic, partitions: [...Array(n).keys()].map((p) => ({ partitionIndex: p, timestamp: -1n })) }],
+    });
+    return res[0]!.partitions.reduce((s, p) => s + Number(p.offset), 0);
+  }).catch(() => 0);
 }
 
 describe('crash safety', { timeout: 600_000 }, () => {
@@ -57,7 +91,10 @@ describe('crash safety', { timeout: 600_000 }, () => {
         compression: 'none',
       },
     });
-    for (const ms of [1800, 2400, 3000]) await killAfter(['backup', '-c', config], ms);
+    for (const extra of [0, 300, 700]) {
+      const before = manifestCount(dir, 'crash');
+      await killWhen(['backup', '-c', config], async () => manifestCount(dir, 'crash') >= before + 2, extra);
+    }
     const listed = jsonOut<{ backups: { backup_id: string; snapshots: { state: string }[] }[] }>(
       await cli(['list', '--path', join(dir, 'backups'), '--format', 'json']),
     );
@@ -86,7 +123,10 @@ describe('crash safety', { timeout: 600_000 }, () => {
       storage: { backend: 'filesystem', path: join(dir, 'backups') },
       restore: { topic_mapping: { [topic]: target }, max_records_per_sec: 15_000 },
     });
-    for (const ms of [900, 1700, 2500]) await killAfter(['restore', '-c', config], ms);
+    for (const extra of [0, 200, 500]) {
+      const before = await endOffsetSum(target);
+      await killWhen(['restore', '-c', config], async () => (await endOffsetSum(target)) >= before + 3000, extra);
+    }
     const partial = await dumpTopic(target);
     assert.ok(partial.length > 0 && partial.length < records, `the kills happened mid-restore (${partial.length})`);
     const r = await cli(['restore', '-c', config, '--format', 'json']);
