@@ -6,19 +6,6 @@
 #
 # Nothing to download: azurite comes with `npm ci`. Data lives in $STATE_DIR/azure/data.
 
-# http_ready URL SECONDS NAME LOG: waits until URL answers any HTTP status (same helper in s3.sh, gcs.sh).
-http_ready() {
-  local url=$1 secs=$2 name=$3 logf=${4:-}
-  local deadline=$((SECONDS + secs))
-  until curl -s -o /dev/null --max-time 2 "$url"; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "$name did not answer at $url within ${secs}s"
-      [ -n "$logf" ] && [ -f "$logf" ] && tail -n 30 "$logf" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
-}
 
 azure_start() {
   local port="${KB_AZURE_PORT:-10000}" dir="$STATE_DIR/azure"

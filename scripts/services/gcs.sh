@@ -9,18 +9,6 @@
 GCS_VERSION="${KB_GCS_VERSION:-v1.56.1}"
 GCS_BIN="$CACHE_DIR/go-bin/fake-gcs-server-$GCS_VERSION"
 
-http_ready() {
-  local url=$1 secs=$2 name=$3 logf=${4:-}
-  local deadline=$((SECONDS + secs))
-  until curl -s -o /dev/null --max-time 2 "$url"; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "$name did not answer at $url within ${secs}s"
-      [ -n "$logf" ] && [ -f "$logf" ] && tail -n 30 "$logf" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
-}
 
 gcs_install() {
   if [ -x "$GCS_BIN" ]; then return 0; fi

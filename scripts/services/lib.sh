@@ -32,3 +32,17 @@ stop_pidfile() {
   fi
   rm -f "$f"
 }
+
+# http_ready URL SECONDS NAME LOG: waits until URL answers any HTTP status.
+http_ready() {
+  local url=$1 secs=$2 name=$3 logf=${4:-}
+  local deadline=$((SECONDS + secs))
+  until curl -s -o /dev/null --max-time 2 "$url"; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "$name did not answer at $url within ${secs}s"
+      [ -n "$logf" ] && [ -f "$logf" ] && tail -n 30 "$logf" >&2
+      return 1
+    fi
+    sleep 0.2
+  done
+}

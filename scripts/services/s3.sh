@@ -19,19 +19,6 @@ s3_install() {
   echo "$want" >"$S3_VENV/.requirements-sha256"
 }
 
-# http_ready URL SECONDS NAME LOG: waits until URL answers any HTTP status.
-http_ready() {
-  local url=$1 secs=$2 name=$3 logf=${4:-}
-  local deadline=$((SECONDS + secs))
-  until curl -s -o /dev/null --max-time 2 "$url"; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "$name did not answer at $url within ${secs}s"
-      [ -n "$logf" ] && [ -f "$logf" ] && tail -n 30 "$logf" >&2
-      return 1
-    fi
-    sleep 0.2
-  done
-}
 
 s3_start() {
   local port="${KB_S3_PORT:-19000}" dir="$STATE_DIR/s3"
