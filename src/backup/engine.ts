@@ -34,6 +34,8 @@ import { selectTopics } from './topic-patterns.ts';
 
 const log = logger('backup');
 const LEASE_TTL_MS = 30_000;
+/** Continuous mode captures consumer-group offsets this often (each capture is kept, timestamped). */
+const CAPTURE_INTERVAL_MS = 60_000;
 
 /** Kafka error codes the fetch loop handles by refreshing metadata (leader moved, broker restarting). */
 const RETRIABLE_PARTITION_ERRORS = new Set([3, 5, 6, 9, 56, 74, 75, 100]);
@@ -107,6 +109,9 @@ class BackupEngine {
   private throttleWindowStart = Date.now();
   private throttleBytes = 0;
   private fatal: Error | null = null;
+  private lastDiscovery = Date.now();
+  private lastCapture = Date.now();
+  private lastEndsRefresh = 0;
   /** Fetches from the source cluster go through it: a failing cluster is not hammered. */
   private readonly breaker: CircuitBreaker;
 
@@ -234,7 +239,73 @@ class BackupEngine {
     m.source = { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers };
     m.retired_topics ??= [];
 
-    for (const name of selected) {
+    this.manifest = m;
+    this.registerTopics(selected, described, configs, now);
+
+    const parts = [...this.topicInfo.values()].flatMap((t) =>
+      t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
+    );
+    // Snapshot: resume the one a crashed or interrupted run left, keeping its end offsets.
+    const resumable = [...m.snapshots].reverse().find((s) => s.state !== 'complete');
+    const lso = await this.kafka('listing end offsets', () =>
+      listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted),
+    );
+    if (o.mode === 'snapshot' && resumable && resumable.mode === 'snapshot') {
+      this.snapshot = resumable;
+      this.snapshot.state = 'in-progress';
+      this.snapshot.run_id = this.runId;
+      log.info('resuming interrupted snapshot', { snapshot: resumable.id });
+    } else {
+      if (resumable) resumable.state = resumable.state === 'in-progress' ? 'failed' : resumable.state;
+      this.snapshot = {
+        id: `${new Date()
+          .toISOString()
+          .replace(/[-:]/g, '')
+          .replace(/\.\d+Z$/, 'Z')}-${this.runId.slice(-6)}`,
+        run_id: this.runId,
+        mode: o.mode,
+        state: 'in-progress',
+        started_at: now,
+        end_offsets: {},
+      };
+      m.snapshots.push(this.snapshot);
+    }
+    for (const { topic, partition } of parts) {
+      const ends = (this.snapshot.end_offsets[topic] ??= {});
+      if (ends[String(partition)] === undefined) ends[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
+    }
+
+    await this.createWriters(parts, lso);
+    this.progress.partitionsTotal = this.writers.size;
+    m.generation = (prev?.generation ?? 0) + 1;
+    m.created_at = now;
+    m.writer = {
+      run_id: this.runId,
+      host: (await import('node:os')).hostname(),
+      pid: process.pid,
+      tool_version: VERSION,
+    };
+    this.manifest = m;
+    await this.line.commit(m);
+    log.info('backup started', {
+      backup_id: o.backupId,
+      snapshot: this.snapshot.id,
+      mode: o.mode,
+      topics: selected.length,
+      partitions: this.writers.size,
+      generation: m.generation,
+    });
+  }
+
+  /** Records topics (ids, configs, partition counts) in the manifest; a re-created topic retires its old state. */
+  private registerTopics(
+    names: string[],
+    described: Map<string, TopicDescription>,
+    configs: Map<string, { overrides: Record<string, string>; effective: Record<string, string> }>,
+    now: string,
+  ): void {
+    const m = this.manifest;
+    for (const name of names) {
       const d = described.get(name);
       if (!d) continue;
       const c = configs.get(name) ?? { overrides: {}, effective: {} };
@@ -271,40 +342,16 @@ class BackupEngine {
       this.topicInfo.set(name, d);
       for (const p of d.partitions) this.leaders.set(pkey(name, p.partition), p.leader);
     }
+  }
 
-    const parts = [...this.topicInfo.values()].flatMap((t) =>
-      t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
-    );
-    // Snapshot: resume the one a crashed or interrupted run left, keeping its end offsets.
-    const resumable = [...m.snapshots].reverse().find((s) => s.state !== 'complete');
-    const lso = await this.kafka('listing end offsets', () =>
-      listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted),
-    );
-    if (o.mode === 'snapshot' && resumable && resumable.mode === 'snapshot') {
-      this.snapshot = resumable;
-      this.snapshot.state = 'in-progress';
-      this.snapshot.run_id = this.runId;
-      log.info('resuming interrupted snapshot', { snapshot: resumable.id });
-    } else {
-      if (resumable) resumable.state = resumable.state === 'in-progress' ? 'failed' : resumable.state;
-      this.snapshot = {
-        id: `${new Date()
-          .toISOString()
-          .replace(/[-:]/g, '')
-          .replace(/\.\d+Z$/, 'Z')}-${this.runId.slice(-6)}`,
-        run_id: this.runId,
-        mode: o.mode,
-        state: 'in-progress',
-        started_at: now,
-        end_offsets: {},
-      };
-      m.snapshots.push(this.snapshot);
-    }
-    for (const { topic, partition } of parts) {
-      const ends = (this.snapshot.end_offsets[topic] ??= {});
-      if (ends[String(partition)] === undefined) ends[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
-    }
-
+  /** A PartitionWriter per partition, starting where the line left off (or at backup.start when new). */
+  private async createWriters(
+    parts: { topic: string; partition: number }[],
+    lso: Map<string, number>,
+    start: BackupOptions['start'] = this.o.start,
+  ): Promise<void> {
+    const o = { ...this.o, start };
+    const m = this.manifest;
     // Start positions for partitions this line has not seen.
     const unseen = parts.filter((p) => !m.topics[p.topic]!.partitions[String(p.partition)]);
     let starts = new Map<string, number>();
@@ -366,24 +413,52 @@ class BackupEngine {
       this.writers.set(k, w);
     }
     this.progress.partitionsTotal = this.writers.size;
-    m.generation = (prev?.generation ?? 0) + 1;
-    m.created_at = now;
-    m.writer = {
-      run_id: this.runId,
-      host: (await import('node:os')).hostname(),
-      pid: process.pid,
-      tool_version: VERSION,
-    };
-    this.manifest = m;
-    await this.line.commit(m);
-    log.info('backup started', {
-      backup_id: o.backupId,
-      snapshot: this.snapshot.id,
-      mode: o.mode,
-      topics: selected.length,
-      partitions: this.writers.size,
-      generation: m.generation,
-    });
+  }
+
+  /**
+   * Continuous mode: refresh the end offsets of partitions without a slot (so they get one when
+   * data arrives), and follow new topics that match the patterns (from their earliest offset).
+   */
+  private async followCluster(): Promise<void> {
+    const o = this.o;
+    const now = Date.now();
+    if (now - this.lastEndsRefresh >= o.pollIntervalMs) {
+      this.lastEndsRefresh = now;
+      const idle = [...this.writers.values()].filter((w) => !this.slots.has(w) && !this.failedTopics.has(w.o.topic));
+      if (idle.length) {
+        const ends = await listOffsets(
+          this.admin,
+          idle.map((w) => ({ topic: w.o.topic, partition: w.o.partition })),
+          ListOffsetTimestamp.latest,
+          IsolationLevel.readCommitted,
+        ).catch(() => null);
+        if (ends)
+          for (const w of idle) {
+            const e = ends.get(pkey(w.o.topic, w.o.partition));
+            if (e !== undefined) w.lastStable = e;
+          }
+      }
+    }
+    if (now - this.lastDiscovery < Math.max(2_000, o.pollIntervalMs * 10)) return;
+    this.lastDiscovery = now;
+    try {
+      const all = await this.admin.listTopics({ includeInternals: true });
+      const fresh = selectTopics(all, o.topics).filter((n) => !this.topicInfo.has(n) && !this.failedTopics.has(n));
+      if (!fresh.length) return;
+      const described = await describeTopics(this.admin, fresh, true);
+      const configs = await topicConfigs(this.admin, fresh);
+      this.registerTopics(fresh, described, configs, new Date().toISOString());
+      const parts = fresh.flatMap((t) =>
+        (this.topicInfo.get(t)?.partitions ?? []).map((p) => ({ topic: t, partition: p.partition })),
+      );
+      const lso = await listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted);
+      for (const { topic, partition } of parts)
+        (this.snapshot.end_offsets[topic] ??= {})[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
+      await this.createWriters(parts, lso, 'earliest');
+      log.info('new topics match the patterns; following them from their earliest offset', { topics: fresh });
+    } catch (e) {
+      log.warn('topic discovery failed; retrying later', { error: e });
+    }
   }
 
   private eligible(w: PartitionWriter): boolean {
@@ -552,6 +627,7 @@ class BackupEngine {
     const brokerLoops = new Map<number, Promise<void>>();
     while (!this.stopping && !this.fatal) {
       for (const w of this.writers.values()) if (w.error) throw w.error;
+      if (o.mode === 'continuous') await this.followCluster();
       this.schedule();
       if (
         o.mode === 'snapshot' &&
@@ -642,9 +718,28 @@ class BackupEngine {
   /** Commits a generation when files completed since the last one (at most every checkpoint interval). */
   private async maybeCheckpoint(force = false): Promise<void> {
     if (!force && Date.now() - this.lastCheckpoint < this.o.checkpointIntervalSecs * 1000) return;
-    if (this.o.mode === 'continuous')
+    if (this.o.mode === 'continuous') {
       for (const w of this.writers.values()) if (w.fileIsOld && w.pendingBlocks === 0) w.closeFile();
+      await this.capturePeriodically();
+    }
     await this.checkpoint();
+  }
+
+  /** Continuous mode: a timestamped capture of the consumer-group offsets every minute. */
+  private async capturePeriodically(): Promise<void> {
+    if (!this.o.captureOffsets || Date.now() - this.lastCapture < CAPTURE_INTERVAL_MS) return;
+    this.lastCapture = Date.now();
+    try {
+      this.snapshot.consumer_offsets = await captureConsumerOffsets(
+        this.admin,
+        this.o.storage,
+        this.o.backupId,
+        this.snapshot.id,
+        [...this.topicInfo.keys()],
+      );
+    } catch (e) {
+      log.warn('capturing consumer group offsets failed; retrying at the next interval', { error: e });
+    }
   }
 
   private async checkpoint(final?: Snapshot['state']): Promise<void> {
