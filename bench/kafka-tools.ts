@@ -37,6 +37,30 @@ export async function createTopic(ctx: ToolContext, topic: string, partitions: n
   );
 }
 
+/**
+ * Waits until every partition of a new topic answers ListOffsets (has a leader). A topic with
+ * thousands of partitions takes a while; producing before that fails with out-of-order
+ * sequence errors even in Kafka's own producer.
+ */
+export async function waitTopicReady(
+  ctx: ToolContext,
+  topic: string,
+  partitions: number,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await endOffsetSum(ctx, topic)).partitions === partitions) return;
+    } catch {
+      // not ready yet
+    }
+    if (Date.now() > deadline)
+      throw new StepFailed(`topic ${topic}: not all ${partitions} partitions have a leader after ${timeoutMs / 1000}s`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
 /** Deletes topics by exact name (names must be [A-Za-z0-9-]). Never throws. */
 export async function deleteTopics(ctx: ToolContext, topics: string[]): Promise<void> {
   if (topics.length === 0) return;

@@ -54,7 +54,7 @@ function render(file: string): string {
   for (const s of r.scenarios) {
     const size = s.payload_bytes / 1024 ** 2;
     out.push(
-      `#### ${s.scenario}: ${s.description}, ${s.records.toLocaleString('en')} records (${size >= 1024 ? `${size / 1024} GiB` : `${size} MiB`}), ${r.args.runs} run(s), median`,
+      `#### ${s.scenario}: ${s.description}, ${s.records.toLocaleString('en')} records (${size >= 1024 ? `${+(size / 1024).toFixed(2)} GiB` : `${+size.toFixed(1)} MiB`}), ${r.args.runs} run(s), median`,
       '',
       '| step | MiB/s | records/s | ratio to ceiling | target | CPU s | peak RSS MiB | broker CPU s | other CPU s |',
       '| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',

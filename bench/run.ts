@@ -26,6 +26,7 @@ import {
   type PerfResult,
   producerPerf,
   type ToolContext,
+  waitTopicReady,
 } from './kafka-tools.ts';
 import { expectOk, findBrokerPid, type ProcResult, parseJsonOutput, runMeasured, StepFailed } from './proc.ts';
 import { type ProfileSummary, renderSummary, summarizeProfile } from './profile-summary.ts';
@@ -199,6 +200,7 @@ interface StepSummary {
   max_rss_mib?: number | null;
   rss_target_mib?: number;
   profile?: ProfileSummary[];
+  note?: string;
 }
 
 interface ScenarioResult {
@@ -404,6 +406,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
     );
     await createTopic(ctx, topic, s.partitions);
     created.push(topic);
+    if (s.partitions > 100) await waitTopicReady(ctx, topic, s.partitions);
     const load = await producerPerf(ctx, topic, records, s.recordSize, loadProps);
     result.load = {
       ...result.load,
@@ -499,7 +502,11 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
           );
         add(
           'validate --deep',
-          sampleOf(run, Math.max(vp.wallS - result.cli_startup_s, 0.001), vp, { bytes_read: rep.bytes_read }),
+          sampleOf(run, Math.max(vp.wallS - result.cli_startup_s, 0.001), vp, {
+            bytes_read: rep.bytes_read,
+            // the work is too short to tell apart from start-up: no rate, no ratio
+            startup_dominated: vp.wallS - result.cli_startup_s < 0.1,
+          }),
         );
         log(
           `${s.name} run ${run}: validate --deep ${vp.wallS.toFixed(2)}s wall, ceiling ${(ceil.elapsed_ms / 1000).toFixed(2)}s`,
@@ -520,6 +527,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
         const ct = `${topic}-p${run}`;
         await createTopic(ctx, ct, s.partitions);
         created.push(ct);
+        if (s.partitions > 100) await waitTopicReady(ctx, ct, s.partitions);
         const pp = await producerPerf(ctx, ct, records, s.recordSize, ceilingProps);
         add('producer-perf', perfSample(run, pp));
         if (!args.keep) await deleteTopics(ctx, [ct]);
@@ -543,7 +551,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
         created.push(rt);
         if (args.precreateRestoreTopic) {
           await createTopic(ctx, rt, s.partitions);
-          await new Promise((r) => setTimeout(r, Math.min(30_000, 2_000 + s.partitions * 5)));
+          await waitTopicReady(ctx, rt, s.partitions);
         }
         const rp = expectOk(
           `restore run ${run}`,
@@ -610,7 +618,12 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
       ...(target !== undefined ? { target_ratio: target } : {}),
       ...(rssTarget !== undefined ? { rss_target_mib: rssTarget } : {}),
     });
-    if (sum && c) sum.ratio = c.median_seconds / sum.median_seconds;
+    const unreliable = sum?.samples.some((x) => x.detail?.['startup_dominated'] === true);
+    if (sum && c && !unreliable) sum.ratio = c.median_seconds / sum.median_seconds;
+    if (sum && unreliable) {
+      sum.note = 'shorter than the CLI start-up it is measured against: no rate or ratio';
+      delete sum.target_ratio;
+    }
     if (sum) result.steps.push(sum);
   };
   const ceil = (step: string, of: string[]) => {
@@ -642,7 +655,7 @@ function renderTable(r: ScenarioResult, smoke: boolean): string {
   const head = ['step', 'MiB/s', 'records/s', 'ratio', 'target', 'CPU s', 'peak RSS MiB', 'broker CPU s', 'median s'];
   const rows: string[][] = r.steps.map((s) => {
     const brokerCpu = s.samples.map((x) => x.broker_cpu_s).filter((x): x is number => x !== null);
-    const ratio = s.ratio !== undefined ? s.ratio.toFixed(2) : s.ceiling_of ? 'ceiling' : '-';
+    const ratio = s.ratio !== undefined ? s.ratio.toFixed(2) : s.ceiling_of ? 'ceiling' : s.note ? 'n/a' : '-';
     const targets: string[] = [];
     if (smoke) {
       if (s.target_ratio !== undefined) targets.push('not judged (smoke)');
@@ -652,8 +665,8 @@ function renderTable(r: ScenarioResult, smoke: boolean): string {
       targets.push(`rss<=${s.rss_target_mib} ${s.max_rss_mib <= s.rss_target_mib ? 'ok' : 'MISS'}`);
     return [
       s.step,
-      s.mib_per_sec.toFixed(1),
-      Math.round(s.records_per_sec).toString(),
+      s.note ? 'n/a' : s.mib_per_sec.toFixed(1),
+      s.note ? 'n/a' : Math.round(s.records_per_sec).toString(),
       ratio,
       targets.join(', ') || '-',
       s.cpu_s != null ? s.cpu_s.toFixed(2) : '-',
