@@ -496,6 +496,12 @@ class BackupEngine {
   }
 
   private async refreshMetadata(): Promise<void> {
+    const existing = new Set(await this.admin.listTopics({ includeInternals: true }));
+    for (const t of this.topicInfo.keys())
+      if (!existing.has(t) && !this.failedTopics.has(t)) {
+        this.failedTopics.set(t, 'topic was deleted during the backup');
+        log.error('topic was deleted during the backup; what was stored so far stays listed', { topic: t });
+      }
     const topics = [...this.topicInfo.keys()].filter((t) => !this.failedTopics.has(t));
     const described = await describeTopics(this.admin, topics, true);
     for (const name of topics) {
@@ -639,6 +645,9 @@ class BackupEngine {
         try {
           await this.refreshMetadata();
         } catch (e) {
+          failingSince ||= Date.now();
+          if (o.giveUpAfterSecs > 0 && Date.now() - failingSince > o.giveUpAfterSecs * 1000)
+            throw kafkaError(e, `reading metadata for ${o.giveUpAfterSecs}s`, o.source);
           log.warn('metadata refresh failed; retrying', { error: e });
           await sleep(backoff, o.signal);
           backoff = Math.min(backoff * 2, 5000);

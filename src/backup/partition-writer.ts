@@ -207,8 +207,8 @@ export class PartitionWriter {
       };
     }
     const b = this.block;
-    // copy out of the response buffer so the response can be freed
-    b.parts.push(Buffer.from(bytes));
+    // a view into the fetch response; flushBlock copies the block out once, freeing the response
+    b.parts.push(bytes);
     if (bytes.length > this.fileMaxBatch) this.fileMaxBatch = bytes.length;
     b.bytes += bytes.length;
     b.lastOffset = to;
@@ -226,7 +226,7 @@ export class PartitionWriter {
     if (!b) return;
     this.block = null;
     this.pendingBlocks++;
-    const raw = b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts, b.bytes);
+    const raw = Buffer.concat(b.parts, b.bytes);
     const fileStart = this.fileStart;
     this.fileRawBytes += raw.length;
     this.enqueue(async () => {

@@ -26,7 +26,7 @@
  *   keyLength varint (-1 = null), key, valueLength varint, value, headerCount varint,
  *   headers: keyLength varint, key, valueLength varint (-1 = null), value.
  */
-import { crc32c } from '@platformatic/kafka';
+import { crc32c } from './checksum.ts';
 
 export const BATCH_HEADER_SIZE = 61;
 /** Bytes of baseOffset + batchLength: the part before what batchLength counts. */

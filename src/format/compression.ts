@@ -22,19 +22,26 @@ export const DEFAULT_LEVELS: Record<BlockCodec, number | undefined> = {
   lz4: undefined,
 };
 
+/** zlib output chunk size covering a whole block (within zlib's allowed range). */
+function blockChunk(bytes: number): number {
+  return Math.min(Math.max(bytes + 1024, 64 * 1024), 64 * 1024 * 1024);
+}
+
 export async function compressBlock(codec: BlockCodec, data: Buffer, level?: number): Promise<Buffer> {
   switch (codec) {
     case 'none':
       return data;
     case 'zstd':
+      // one chunk for the whole block: the default 16 KiB chunks cost a thread-pool round trip each
       return zstdCompress(data, {
+        chunkSize: blockChunk(data.length),
         params: {
           [zlib.constants.ZSTD_c_compressionLevel]: level ?? DEFAULT_LEVELS.zstd!,
           [zlib.constants.ZSTD_c_checksumFlag]: 0,
         },
       });
     case 'gzip':
-      return gzip(data, { level: level ?? DEFAULT_LEVELS.gzip! });
+      return gzip(data, { level: level ?? DEFAULT_LEVELS.gzip!, chunkSize: blockChunk(data.length) });
     case 'lz4':
       return compressionsAlgorithms.lz4.compressSync(data);
   }
@@ -45,9 +52,9 @@ export async function decompressBlock(codec: BlockCodec, data: Buffer, rawLength
     case 'none':
       return data;
     case 'zstd':
-      return zstdDecompress(data, { maxOutputLength: Math.max(rawLength, 1) });
+      return zstdDecompress(data, { maxOutputLength: Math.max(rawLength, 1), chunkSize: blockChunk(rawLength) });
     case 'gzip':
-      return gunzip(data, { maxOutputLength: Math.max(rawLength, 1) });
+      return gunzip(data, { maxOutputLength: Math.max(rawLength, 1), chunkSize: blockChunk(rawLength) });
     case 'lz4':
       return compressionsAlgorithms.lz4.decompressSync(data);
   }

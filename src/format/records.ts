@@ -5,7 +5,7 @@
  * changes. Keys, values and header values keep null distinct from empty; headers keep their
  * order and duplicates (a Map would lose both).
  */
-import { crc32c } from '@platformatic/kafka';
+
 import {
   ATTR_COMPRESSION_MASK,
   BATCH_HEADER_SIZE,
@@ -17,6 +17,7 @@ import {
   writeVarInt,
   writeVarLong,
 } from './batch.ts';
+import { crc32c } from './checksum.ts';
 import { decompressKafkaRecords } from './compression.ts';
 import { compressKafkaRecords } from './kafka-compression.ts';
 

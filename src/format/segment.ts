@@ -18,9 +18,9 @@
  * never reaches a decompressor. The whole file's SHA-256 is recorded in the manifest.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { crc32c } from '@platformatic/kafka';
 import type { ObjectWriter } from '../storage/backend.ts';
 import { ByteReader } from './byte-reader.ts';
+import { crc32c } from './checksum.ts';
 import { type BlockCodec, compressBlock, decompressBlock } from './compression.ts';
 
 export const SEGMENT_MAGIC = Buffer.from('KBSEG\0\0\x01', 'latin1');

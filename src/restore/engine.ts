@@ -23,6 +23,7 @@ import { rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { openExistingLine } from '../repository/line.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
+import { retry } from '../util/retry.ts';
 import { RecordSelector } from './filters.ts';
 import { digestOf, MappingBuilder, type OffsetMapping } from './offset-map.ts';
 import { ORIGINAL_HEADERS, type RestoreOptions, type RestoreProgress } from './options.ts';
@@ -189,8 +190,14 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     if (!planState) {
       topicReports = await prepareTopics(admin, plan, o);
       const parts = plan.jobs.flatMap((j) => j.targetPartitions.map((p) => ({ topic: j.targetTopic, partition: p })));
+      // partitions of a topic created a moment ago may still answer NOT_LEADER_OR_FOLLOWER
       const ends = await k('reading target end offsets', () =>
-        listOffsets(admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readUncommitted),
+        retry(() => listOffsets(admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readUncommitted), {
+          maxRetries: 15,
+          initialDelayMs: 200,
+          maxDelayMs: 3_000,
+          isRetryable: () => true,
+        }),
       );
       planState = {
         format: 'kafka-backup/restore-plan',
@@ -381,11 +388,15 @@ async function runJob(
   progress: RestoreProgress,
 ): Promise<JobResult> {
   const targetParts = job.targetPartitions;
-  const ends = await listOffsets(
-    admin,
-    targetParts.map((p) => ({ topic: job.targetTopic, partition: p })),
-    ListOffsetTimestamp.latest,
-    IsolationLevel.readUncommitted,
+  const ends = await retry(
+    () =>
+      listOffsets(
+        admin,
+        targetParts.map((p) => ({ topic: job.targetTopic, partition: p })),
+        ListOffsetTimestamp.latest,
+        IsolationLevel.readUncommitted,
+      ),
+    { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: () => true },
   );
   const baseline = new Map<number, number>();
   const toSkip = new Map<number, number>();
