@@ -128,7 +128,9 @@ try {
     reapply_set: again.counts.set,
     verify_ms: verifyMs,
     verify_ok: verified.ok,
-    ...(values.keep ? { dir, backup_id: 'bench', source_topic: src, target_topic: dst, group_prefix: `bench-g-${tag}-` } : {}),
+    ...(values.keep
+      ? { dir, backup_id: 'bench', source_topic: src, target_topic: dst, group_prefix: `bench-g-${tag}-` }
+      : {}),
   };
   console.log(JSON.stringify(out));
   if (!verified.ok || applied.counts.failed || again.counts.set) process.exitCode = 1;
