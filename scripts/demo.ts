@@ -27,7 +27,12 @@ execFileSync('bash', [join(root, 'scripts/services.sh'), 'start', 'kafka'], { st
 step(`writing ${records} sample records to ${topic} (3 partitions)`);
 const admin = new Admin({ clientId: 'kafka-backup-demo', bootstrapBrokers: [bootstrap] });
 await admin.createTopics({ topics: [topic], partitions: 3, replicas: 1 });
-const producer = new Producer({ clientId: 'kafka-backup-demo', bootstrapBrokers: [bootstrap], idempotent: true, acks: -1 });
+const producer = new Producer({
+  clientId: 'kafka-backup-demo',
+  bootstrapBrokers: [bootstrap],
+  idempotent: true,
+  acks: -1,
+});
 for (let i = 0; i < records; i += 1000) {
   await producer.send({
     messages: Array.from({ length: 1000 }, (_, j) => ({
@@ -72,9 +77,13 @@ process.stdout.write(cli(['restore', '-c', join(dir, 'restore.yaml')]));
 
 step('checking with Kafka’s own GetOffsetShell');
 const count = (t: string): number =>
-  execFileSync(join(root, 'scripts/kafka-tool.sh'), ['org.apache.kafka.tools.GetOffsetShell', '--bootstrap-server', bootstrap, '--topic', t], {
-    encoding: 'utf8',
-  })
+  execFileSync(
+    join(root, 'scripts/kafka-tool.sh'),
+    ['org.apache.kafka.tools.GetOffsetShell', '--bootstrap-server', bootstrap, '--topic', t],
+    {
+      encoding: 'utf8',
+    },
+  )
     .trim()
     .split('\n')
     .reduce((s, line) => s + Number(line.split(':')[2] ?? 0), 0);

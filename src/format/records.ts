@@ -48,17 +48,13 @@ export function decodeRecords(batch: Buffer, h: BatchHeader): KafkaRecord[] {
   for (let i = 0; i < h.recordsCount; i++) {
     const [len, p0] = readVarInt(records, pos);
     const end = p0 + len;
-    let p = p0 + 1; // attributes (unused in v2)
-    let tsDelta: number;
-    let offDelta: number;
-    [tsDelta, p] = readVarLong(records, p);
-    [offDelta, p] = readVarInt(records, p);
-    let key: Buffer | null;
-    let value: Buffer | null;
-    [key, p] = readBytes(records, p);
-    [value, p] = readBytes(records, p);
-    let hc: number;
-    [hc, p] = readVarInt(records, p);
+    // p0 + 1 skips the record attributes (unused in v2)
+    const [tsDelta, p1] = readVarLong(records, p0 + 1);
+    const [offDelta, p2] = readVarInt(records, p1);
+    const [key, p3] = readBytes(records, p2);
+    const [value, p4] = readBytes(records, p3);
+    const [hc, p5] = readVarInt(records, p4);
+    let p = p5;
     const headers: [Buffer, Buffer | null][] = [];
     for (let j = 0; j < hc; j++) {
       let hk: Buffer | null;

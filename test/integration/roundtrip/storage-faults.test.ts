@@ -4,7 +4,6 @@
  * later run resumes and completes.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cli, jsonOut, startCli, tempDir, writeConfig } from '../../helpers/cli.ts';
 import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.ts';
