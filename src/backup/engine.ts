@@ -36,6 +36,12 @@ const log = logger('backup');
 const LEASE_TTL_MS = 30_000;
 /** Continuous mode captures consumer-group offsets this often (each capture is kept, timestamped). */
 const CAPTURE_INTERVAL_MS = 60_000;
+/**
+ * Fetch requests in flight per broker, each with its own share of the partitions (on one
+ * connection the broker answers them in order). 2 measured no faster than 1 on the 2-core
+ * benchmark machine, where backup is CPU-bound (docs/performance.md); more cores may differ.
+ */
+const FETCHES_PER_BROKER = 1;
 
 /** Kafka error codes the fetch loop handles by refreshing metadata (leader moved, broker restarting). */
 const RETRIABLE_PARTITION_ERRORS = new Set([3, 5, 6, 9, 56, 74, 75, 100]);
@@ -94,6 +100,7 @@ class BackupEngine {
   private readonly failedTopics = new Map<string, string>();
   private stopping = false;
   private wake: (() => void) | null = null;
+  private woken = false;
   private metadataStale = false;
   private lastCheckpoint = Date.now();
   private readonly progress: BackupProgress = {
@@ -136,13 +143,19 @@ class BackupEngine {
     return this.breaker.state;
   }
 
+  /** Wakes the loop; a wake while the loop is busy is kept for its next wait. */
   private notify(): void {
     const w = this.wake;
     this.wake = null;
-    w?.();
+    if (w) w();
+    else this.woken = true;
   }
 
   private waitForWork(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.wake = null;
@@ -630,7 +643,10 @@ class BackupEngine {
     const o = this.o;
     let backoff = 200;
     let failingSince = 0;
-    const brokerLoops = new Map<number, Promise<void>>();
+    /** Fetches in flight per broker, and the partitions they carry (a partition is in at most one). */
+    const inFlight = new Map<number, number>();
+    const fetching = new Set<PartitionWriter>();
+    const running = new Set<Promise<void>>();
     while (!this.stopping && !this.fatal) {
       for (const w of this.writers.values()) if (w.error) throw w.error;
       if (o.mode === 'continuous') await this.followCluster();
@@ -654,21 +670,35 @@ class BackupEngine {
           continue;
         }
       }
-      // Group slot holders by leader; one fetch in flight per broker.
+      // Group slot holders by leader. Up to FETCHES_PER_BROKER fetches per broker are in flight,
+      // each with its own share of the partitions, so processing one response overlaps with the
+      // broker preparing the next.
       const byBroker = new Map<number, PartitionWriter[]>();
+      const perBroker = new Map<number, number>();
       for (const w of this.slots) {
-        if (w.done || w.pendingBlocks >= 2 || this.failedTopics.has(w.o.topic)) continue;
+        if (w.done || this.failedTopics.has(w.o.topic)) continue;
         const leader = this.leaders.get(pkey(w.o.topic, w.o.partition)) ?? -1;
         if (leader < 0) {
           this.metadataStale = true;
           continue;
         }
+        perBroker.set(leader, (perBroker.get(leader) ?? 0) + 1);
+        if (fetching.has(w) || w.pendingBlocks >= 2) continue;
         const list = byBroker.get(leader) ?? [];
         list.push(w);
         byBroker.set(leader, list);
       }
-      for (const [nodeId, parts] of byBroker) {
-        if (brokerLoops.has(nodeId)) continue;
+      const launches: [number, PartitionWriter[]][] = [];
+      for (const [nodeId, ready] of byBroker) {
+        const share = Math.max(1, Math.ceil((perBroker.get(nodeId) ?? ready.length) / FETCHES_PER_BROKER));
+        for (let i = 0; i < ready.length && (inFlight.get(nodeId) ?? 0) < FETCHES_PER_BROKER; i += share) {
+          const chunk = ready.slice(i, i + share);
+          launches.push([nodeId, chunk]);
+          inFlight.set(nodeId, (inFlight.get(nodeId) ?? 0) + 1);
+          for (const w of chunk) fetching.add(w);
+        }
+      }
+      for (const [nodeId, parts] of launches) {
         const p = this.breaker
           .call(() => this.fetchFrom(nodeId, parts))
           .then(() => {
@@ -702,16 +732,18 @@ class BackupEngine {
             backoff = Math.min(backoff * 2, 5000);
           })
           .finally(() => {
-            brokerLoops.delete(nodeId);
+            inFlight.set(nodeId, (inFlight.get(nodeId) ?? 1) - 1);
+            for (const w of parts) fetching.delete(w);
+            running.delete(p);
             this.notify();
           });
-        brokerLoops.set(nodeId, p);
+        running.add(p);
       }
       await this.maybeCheckpoint();
       this.o.onProgress?.(this.snapshotProgress());
-      await this.waitForWork(byBroker.size === 0 ? 20 : 250);
+      await this.waitForWork(launches.length === 0 && running.size === 0 ? 20 : 250);
     }
-    await Promise.allSettled(brokerLoops.values());
+    await Promise.allSettled(running);
     if (this.fatal) throw this.fatal;
   }
 
