@@ -66,6 +66,7 @@ export function registerRestoreCommand(program: Command): void {
         restoreId: r.restore_id,
         giveUpAfterSecs: r.give_up_after_secs,
         signal,
+        onProduced: (seconds) => metrics.restoreProduced(seconds),
         onProgress: (p) => {
           metrics.restoreProgress(p);
           progress.update(() => {

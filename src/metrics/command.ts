@@ -18,6 +18,8 @@ export interface CommandMetrics {
   readonly url: string | undefined;
   backupProgress(p: BackupProgress): void;
   restoreProgress(p: RestoreProgress): void;
+  /** One produce request acknowledged after `seconds`. */
+  restoreProduced(seconds: number): void;
   /** Connected and planned: /ready answers 200 from now on. */
   ready(): void;
   close(): Promise<void>;
@@ -28,6 +30,7 @@ const disabled: CommandMetrics = {
   url: undefined,
   backupProgress() {},
   restoreProgress() {},
+  restoreProduced() {},
   ready() {},
   close: async () => {},
 };
@@ -55,6 +58,7 @@ export async function startCommandMetrics(
       m.markReady();
       m.restoreProgress(p);
     },
+    restoreProduced: (seconds) => m.restoreProduced(seconds),
     ready: () => m.markReady(),
     close: () => server.close(),
   };

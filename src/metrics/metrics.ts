@@ -91,6 +91,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
   private readonly restoreRatio!: Gauge;
   private readonly restoreEta!: Gauge;
   private readonly restorePartitions!: Gauge<'state'>;
+  private readonly produceLatency!: Histogram;
 
   /** Last cumulative values seen, to turn progress snapshots into counter increments. */
   private readonly seen = {
@@ -283,6 +284,12 @@ export class KafkaBackupMetrics implements StorageMetrics {
       });
       this.restorePartitions.set({ state: 'total' }, 0);
       this.restorePartitions.set({ state: 'done' }, 0);
+      this.produceLatency = new Histogram({
+        name: 'kafka_backup_restore_produce_duration_seconds',
+        help: 'Seconds from sending a produce request (one batch) to its acknowledgement (acks=all)',
+        buckets: LATENCY_BUCKETS,
+        registers: r,
+      });
     }
   }
 
@@ -328,6 +335,10 @@ export class KafkaBackupMetrics implements StorageMetrics {
       if (rate > 0) this.setLazy(this.eta, p.recordsRemaining / rate);
       else if (p.recordsRemaining === 0) this.setLazy(this.eta, 0);
     }
+  }
+
+  restoreProduced(seconds: number): void {
+    this.produceLatency?.observe(seconds);
   }
 
   restoreProgress(p: RestoreProgress): void {

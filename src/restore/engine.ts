@@ -9,6 +9,7 @@
  * stream, checks that the last target record equals the expected source record, and goes on.
  * This needs the restore to be the only writer of its target partitions while it runs.
  */
+import { performance } from 'node:perf_hooks';
 import type { Admin } from '@platformatic/kafka';
 import { murmur2 } from '@platformatic/kafka';
 import { IntegrityError, isNotFound, KafkaError, UsageError } from '../errors.ts';
@@ -224,6 +225,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
       partitionsTotal: plan.jobs.length,
     };
     const limits = { records: new RateLimiter(o.maxRecordsPerSec), bytes: new RateLimiter(o.maxBytesPerSec) };
+    o.onProgress?.(progress); // planned and connected: metrics readiness
     const mappings = new Map<string, Map<number, MappingBuilder>>();
     const perTopic = new Map<string, number>();
     let identity = await k('initialising the idempotent producer', () => initProducerId(admin));
@@ -443,10 +445,12 @@ async function runJob(
     await limits.records.take(records);
     await limits.bytes.take(batch.length);
     const window = inflight.get(tp)!;
+    const sentAt = performance.now();
     const p = producers
       .get(tp)!
       .send(batch)
       .then(() => {
+        o.onProduced?.((performance.now() - sentAt) / 1000);
         progress.records += records;
         progress.bytes += batch.length;
         o.onProgress?.(progress);

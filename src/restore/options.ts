@@ -38,6 +38,8 @@ export interface RestoreOptions {
   giveUpAfterSecs: number;
   signal?: AbortSignal;
   onProgress?: (p: RestoreProgress) => void;
+  /** Called with the seconds from sending a produce request to its acknowledgement (metrics). */
+  onProduced?: (seconds: number) => void;
 }
 
 export interface RestoreProgress {

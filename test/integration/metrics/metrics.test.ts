@@ -300,6 +300,9 @@ describe('metrics endpoint (backup and restore against S3 via fault proxy)', { t
       assert.equal(s[s.length - 1]!.metrics.get('kafka_backup_restore_partitions{state="total"}'), 6);
       rises(series(s, 'kafka_backup_restore_partitions{state="done"}'), 'restore partitions done');
     });
+    check('kafka_backup_restore_produce_duration_seconds', () =>
+      rises(series(s, 'kafka_backup_restore_produce_duration_seconds_count'), 'produce acknowledgements timed'),
+    );
     check('kafka_backup_storage_request_duration_seconds', () => {
       for (const op of ['get', 'list'])
         assert.ok(
