@@ -111,6 +111,7 @@ class BackupEngine {
     partitionsDone: 0,
     partitionsTotal: 0,
     recordsRemaining: -1,
+    lagSeconds: -1,
     topics: {},
   };
   private throttleWindowStart = Date.now();
@@ -706,6 +707,8 @@ class BackupEngine {
             failingSince = 0;
           })
           .catch(async (e: Error) => {
+            if (!(e instanceof CircuitOpenError))
+              o.onError?.('kafka', e instanceof KafkaError && !e.canRetry ? 'permanent' : 'transient');
             if (e instanceof KafkaError && !e.canRetry) {
               this.fatal = e;
               return;
@@ -748,11 +751,25 @@ class BackupEngine {
   }
 
   private snapshotProgress(): BackupProgress {
-    if (this.o.mode === 'snapshot') {
-      let remaining = 0;
-      for (const w of this.writers.values()) if (Number.isFinite(w.end)) remaining += Math.max(0, w.end - w.position);
-      this.progress.recordsRemaining = remaining;
+    let remaining = 0;
+    let known = false;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const w of this.writers.values()) {
+      const end = Number.isFinite(w.end) ? w.end : w.lastStable;
+      if (end < 0) continue;
+      known = true;
+      const behind = Math.max(0, end - w.position);
+      remaining += behind;
+      if (behind > 0 && w.newestStored >= 0) oldest = Math.min(oldest, w.newestStored);
     }
+    this.progress.recordsRemaining = known ? remaining : -1;
+    this.progress.lagSeconds = !known
+      ? -1
+      : remaining === 0
+        ? 0
+        : Number.isFinite(oldest)
+          ? Math.max(0, (Date.now() - oldest) / 1000)
+          : -1;
     return this.progress;
   }
 

@@ -32,6 +32,8 @@ export interface BackupOptions {
   /** Aborting it stops the run gracefully: flush, list, checkpoint. */
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
+  /** A failed Kafka call: transient ones are retried, permanent ones end the run (metrics). */
+  onError?: (kind: 'kafka', cls: 'transient' | 'permanent') => void;
 }
 
 export interface BackupProgress {
@@ -41,8 +43,10 @@ export interface BackupProgress {
   files: number;
   partitionsDone: number;
   partitionsTotal: number;
-  /** Records still to read in snapshot mode (-1 when following). */
+  /** Records (offsets) still to read: to the snapshot end offsets, or to the last known end offsets when following. */
   recordsRemaining: number;
+  /** Seconds between now and the newest record stored of the partitions still behind (-1 unknown). */
+  lagSeconds: number;
   topics: Record<string, { records: number; bytes: number }>;
 }
 

@@ -38,7 +38,7 @@ export interface PartitionWriterOptions {
   segmentMaxIntervalMs: number;
   storage: StorageBackend;
   /** Called for each byte count written to storage (metrics, throttling). */
-  onStored?: (rawBytes: number, storedBytes: number, records: number) => void;
+  onStored?: (rawBytes: number, storedBytes: number, records: number, maxTimestamp: number) => void;
 }
 
 interface OpenBlock {
@@ -79,6 +79,8 @@ export class PartitionWriter {
   private chain: Promise<void> = Promise.resolve();
   private failure: Error | null = null;
   pendingBlocks = 0;
+  /** Timestamp of the newest record written to storage (-1 before the first). */
+  newestStored = -1;
 
   /** Files and gaps committed since the last checkpoint took them. */
   readonly newFiles: FileEntry[] = [];
@@ -241,7 +243,8 @@ export class PartitionWriter {
           minTimestamp: b.records ? b.minTs : -1,
           maxTimestamp: b.maxTs,
         });
-        this.o.onStored?.(raw.length, this.segment!.bytesWritten - before, b.records);
+        if (b.maxTs > this.newestStored) this.newestStored = b.maxTs;
+        this.o.onStored?.(raw.length, this.segment!.bytesWritten - before, b.records, b.maxTs);
       } finally {
         this.pendingBlocks--;
       }

@@ -56,6 +56,7 @@ export function registerBackupCommand(program: Command): void {
         giveUpAfterSecs: b.give_up_after_secs,
         circuitBreaker: b.circuit_breaker,
         signal,
+        onError: (kind, cls) => metrics.error(kind, cls),
         onProgress: (p) => {
           metrics.backupProgress(p);
           progress.update(() => {

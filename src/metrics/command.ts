@@ -18,6 +18,8 @@ export interface CommandMetrics {
   readonly url: string | undefined;
   backupProgress(p: BackupProgress): void;
   restoreProgress(p: RestoreProgress): void;
+  /** A failed call to Kafka (storage errors are counted by the storage wrapper). */
+  error(kind: 'kafka', cls: 'transient' | 'permanent'): void;
   /** One produce request acknowledged after `seconds`. */
   restoreProduced(seconds: number): void;
   /** Connected and planned: /ready answers 200 from now on. */
@@ -31,6 +33,7 @@ const disabled: CommandMetrics = {
   backupProgress() {},
   restoreProgress() {},
   restoreProduced() {},
+  error() {},
   ready() {},
   close: async () => {},
 };
@@ -59,6 +62,7 @@ export async function startCommandMetrics(
       m.restoreProgress(p);
     },
     restoreProduced: (seconds) => m.restoreProduced(seconds),
+    error: (kind, cls) => m.error(kind, cls),
     ready: () => m.markReady(),
     close: () => server.close(),
   };

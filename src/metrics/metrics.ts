@@ -73,6 +73,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
   private readonly bytes!: Counter<'topic'>;
   private readonly storedBytes!: Counter;
   private readonly lag!: Gauge;
+  private readonly lagSeconds!: Gauge;
   private readonly eta!: Gauge;
   private readonly ratio!: Gauge;
   private readonly files!: Counter;
@@ -125,7 +126,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
     this.readyGauge.set(0);
     this.errors = new Counter({
       name: 'kafka_backup_errors_total',
-      help: 'Errors seen during the run by kind (storage) and class (transient: retried, permanent: not retried)',
+      help: 'Errors seen during the run by kind (storage, kafka) and class (transient: retried, permanent: not retried)',
       labelNames: ['kind', 'class'],
       registers: r,
     });
@@ -178,7 +179,12 @@ export class KafkaBackupMetrics implements StorageMetrics {
       });
       this.lag = new Gauge({
         name: 'kafka_backup_lag_records',
-        help: "Snapshot mode: records still to read before the snapshot's end offsets (absent when following)",
+        help: "Records (offsets) still to read: to the snapshot's end offsets, or to the last known end offsets when following",
+        registers: [],
+      });
+      this.lagSeconds = new Gauge({
+        name: 'kafka_backup_lag_seconds',
+        help: 'Seconds between now and the newest record stored of the partitions still behind (0 when caught up)',
         registers: [],
       });
       this.eta = new Gauge({
@@ -328,6 +334,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
     if (p.storedBytes > 0) this.setLazy(this.ratio, p.rawBytes / p.storedBytes);
     this.partitions.set({ state: 'total' }, p.partitionsTotal);
     this.partitions.set({ state: 'done' }, p.partitionsDone);
+    if (p.lagSeconds >= 0) this.setLazy(this.lagSeconds, p.lagSeconds);
     if (p.recordsRemaining >= 0) {
       this.setLazy(this.lag, p.recordsRemaining);
       const elapsed = this.now() - this.started;
@@ -335,6 +342,10 @@ export class KafkaBackupMetrics implements StorageMetrics {
       if (rate > 0) this.setLazy(this.eta, p.recordsRemaining / rate);
       else if (p.recordsRemaining === 0) this.setLazy(this.eta, 0);
     }
+  }
+
+  error(kind: 'kafka' | 'storage', cls: 'transient' | 'permanent'): void {
+    this.errors.inc({ kind, class: cls });
   }
 
   restoreProduced(seconds: number): void {

@@ -169,6 +169,7 @@ describe('metrics endpoint (backup and restore against S3 via fault proxy)', { t
       assert.ok(v[0]! <= 3 * RECORDS_PER_TOPIC);
     });
     check('kafka_backup_eta_seconds', () => changes(series(s, 'kafka_backup_eta_seconds'), 'eta'));
+    check('kafka_backup_lag_seconds', () => changes(series(s, 'kafka_backup_lag_seconds'), 'lag in seconds'));
     check('kafka_backup_compression_ratio', () => {
       const v = series(s, 'kafka_backup_compression_ratio');
       changes(v, 'compression ratio');

@@ -28,6 +28,7 @@ const progress = (over: Partial<BackupProgress>): BackupProgress => ({
   partitionsDone: 0,
   partitionsTotal: 4,
   recordsRemaining: 100,
+  lagSeconds: 5,
   topics: {},
   ...over,
 });
