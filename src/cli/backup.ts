@@ -5,6 +5,7 @@ import type { BackupOptions } from '../backup/options.ts';
 import { requireSections } from '../config/load.ts';
 import { KafkaBackupError } from '../errors.ts';
 import { startCommandMetrics } from '../metrics/command.ts';
+import { setLogContext } from '../util/log.ts';
 import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
 import { emit } from './output.ts';
 import { humanBytes, progressReporter, rate } from './progress.ts';
@@ -23,6 +24,7 @@ export function registerBackupCommand(program: Command): void {
         'backup',
       );
       const b = config.backup ?? ({} as NonNullable<typeof config.backup>);
+      setLogContext({ command: 'backup', backup_id: config.backup_id });
       const metrics = await startCommandMetrics(config.metrics, { command: 'backup', backupId: config.backup_id });
       const storage = await storageFromConfig(config.storage, {
         breaker: b.circuit_breaker,

@@ -7,7 +7,10 @@ export interface ProgressReporter {
   done(): void;
 }
 
-export function progressReporter(quiet: boolean, intervalMs = 10_000): ProgressReporter {
+/** Without a TTY, one line this often (KAFKA_BACKUP_PROGRESS_INTERVAL_MS overrides, e.g. for tests). */
+const PLAIN_INTERVAL_MS = Number(process.env['KAFKA_BACKUP_PROGRESS_INTERVAL_MS'] ?? 10_000);
+
+export function progressReporter(quiet: boolean, intervalMs = PLAIN_INTERVAL_MS): ProgressReporter {
   if (quiet) return { update() {}, done() {} };
   const tty = Boolean(process.stderr.isTTY);
   let last = tty ? 0 : Date.now();

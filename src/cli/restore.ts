@@ -6,6 +6,7 @@ import { applyGroupsAfterRestore } from '../offsets/manager.ts';
 import { runRestore } from '../restore/engine.ts';
 import type { RestoreOptions } from '../restore/options.ts';
 import { openStorageUrl } from '../storage/open.ts';
+import { setLogContext } from '../util/log.ts';
 import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
 import { emit, table } from './output.ts';
 import { humanBytes, progressReporter, rate } from './progress.ts';
@@ -26,6 +27,7 @@ export function registerRestoreCommand(program: Command): void {
       );
       const r = config.restore;
       const dryRun = Boolean(cmd.opts()['dryRun']) || r.dry_run;
+      setLogContext({ command: 'restore', backup_id: config.backup_id });
       const metrics = await startCommandMetrics(config.metrics, { command: 'restore', backupId: config.backup_id });
       const storage = await storageFromConfig(config.storage, {
         breaker: r.circuit_breaker,

@@ -37,6 +37,12 @@ const sink: Sink = {
   write: (line) => process.stderr.write(line + '\n'),
 };
 
+/** Fields every record carries from now on (the CLI sets backup_id and the command). */
+let context: Record<string, unknown> = {};
+export function setLogContext(fields: Record<string, unknown>): void {
+  context = { ...context, ...fields };
+}
+
 /** Called once by the CLI from --log-level and the config's logging section. */
 export function configureLogging(options: { level?: LogLevel; json?: boolean; write?: (line: string) => void }): void {
   if (options.level) sink.level = options.level;
@@ -49,7 +55,14 @@ function make(base: Record<string, unknown>): Logger {
     (level: LogLevel) =>
     (msg: string, fields?: Record<string, unknown>): void => {
       if (ORDER[level] > ORDER[sink.level]) return;
-      const record = { level, time: new Date().toISOString(), ...base, msg, ...(redact(fields ?? {}) as object) };
+      const record = {
+        level,
+        time: new Date().toISOString(),
+        ...context,
+        ...base,
+        msg,
+        ...(redact(fields ?? {}) as object),
+      };
       if (sink.json) {
         sink.write(JSON.stringify(record, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
       } else {
