@@ -256,27 +256,28 @@ export class S3Backend implements StorageBackend {
         throw s3Error(error, 'start multipart upload of', bucket, key);
       }
     };
+    const uploadPart = async (index: number, data: Uint8Array): Promise<void> => {
+      const UploadId = await ensureUpload();
+      try {
+        const out = await client.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key,
+            UploadId,
+            PartNumber: index + 1,
+            Body: data,
+            ContentLength: data.length,
+          }),
+        );
+        etags[index] = out.ETag ?? '';
+      } catch (error) {
+        throw s3Error(error, `upload part ${index + 1} of`, bucket, key);
+      }
+    };
     return new PartWriter(
       this.partSize,
       {
-        uploadPart: async (index, data) => {
-          const UploadId = await ensureUpload();
-          try {
-            const out = await client.send(
-              new UploadPartCommand({
-                Bucket: bucket,
-                Key,
-                UploadId,
-                PartNumber: index + 1,
-                Body: data,
-                ContentLength: data.length,
-              }),
-            );
-            etags[index] = out.ETag ?? '';
-          } catch (error) {
-            throw s3Error(error, `upload part ${index + 1} of`, bucket, key);
-          }
-        },
+        uploadPart,
         finish: async (parts, rest, total) => {
           if (parts === 0) {
             // Smaller than one part: a single PutObject is one request instead of three.
@@ -284,23 +285,7 @@ export class S3Backend implements StorageBackend {
             return { key, size: total, lastModified: new Date() };
           }
           const UploadId = await ensureUpload();
-          if (rest.length > 0 && etags[parts] === undefined) {
-            try {
-              const out = await client.send(
-                new UploadPartCommand({
-                  Bucket: bucket,
-                  Key,
-                  UploadId,
-                  PartNumber: parts + 1,
-                  Body: rest,
-                  ContentLength: rest.length,
-                }),
-              );
-              etags[parts] = out.ETag ?? '';
-            } catch (error) {
-              throw s3Error(error, `upload part ${parts + 1} of`, bucket, key);
-            }
-          }
+          if (rest.length > 0 && etags[parts] === undefined) await uploadPart(parts, rest);
           const count = rest.length > 0 ? parts + 1 : parts;
           try {
             await client.send(
