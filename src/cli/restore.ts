@@ -101,6 +101,11 @@ export function registerRestoreCommand(program: Command): void {
                 maxConcurrentGroups: config.offsets.max_concurrent_groups,
               })
             : null;
+        if (offsets) {
+          const groups = new Set(offsets.changes.map((c) => c.group));
+          const failed = new Set(offsets.changes.filter((c) => c.action === 'failed').map((c) => c.group));
+          metrics.offsetsApplied({ planned: groups.size, applied: groups.size - failed.size, failed: failed.size });
+        }
         const { plan, ...restored } = result;
         const doc = offsets
           ? {

@@ -650,6 +650,7 @@ const Metrics = z.strictObject({
   port: int(1, 65535).default(9464),
   bind_address: nonEmpty().default('127.0.0.1'),
   max_topic_labels: int(0).default(100),
+  linger_secs: int(0, 3600).default(0),
 });
 
 const Logging = z.strictObject({

@@ -20,6 +20,8 @@ export interface CommandMetrics {
   restoreProgress(p: RestoreProgress): void;
   /** A failed call to Kafka (storage errors are counted by the storage wrapper). */
   error(kind: 'kafka', cls: 'transient' | 'permanent'): void;
+  /** Consumer groups moved at the end of a restore. */
+  offsetsApplied(groups: { planned: number; applied: number; failed: number }): void;
   /** One produce request acknowledged after `seconds`. */
   restoreProduced(seconds: number): void;
   /** Connected and planned: /ready answers 200 from now on. */
@@ -33,6 +35,7 @@ const disabled: CommandMetrics = {
   backupProgress() {},
   restoreProgress() {},
   restoreProduced() {},
+  offsetsApplied() {},
   error() {},
   ready() {},
   close: async () => {},
@@ -62,8 +65,13 @@ export async function startCommandMetrics(
       m.restoreProgress(p);
     },
     restoreProduced: (seconds) => m.restoreProduced(seconds),
+    offsetsApplied: (groups) => m.offsetsApplied(groups),
     error: (kind, cls) => m.error(kind, cls),
     ready: () => m.markReady(),
-    close: () => server.close(),
+    close: async () => {
+      // batch jobs: keep the final values scrapable for a while (metrics.linger_secs)
+      if (config.linger_secs > 0) await new Promise((r) => setTimeout(r, config.linger_secs * 1000));
+      await server.close();
+    },
   };
 }

@@ -93,6 +93,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
   private readonly restoreEta!: Gauge;
   private readonly restorePartitions!: Gauge<'state'>;
   private readonly produceLatency!: Histogram;
+  private readonly offsetGroups!: Gauge<'state'>;
 
   /** Last cumulative values seen, to turn progress snapshots into counter increments. */
   private readonly seen = {
@@ -290,6 +291,12 @@ export class KafkaBackupMetrics implements StorageMetrics {
       });
       this.restorePartitions.set({ state: 'total' }, 0);
       this.restorePartitions.set({ state: 'done' }, 0);
+      this.offsetGroups = new Gauge({
+        name: 'kafka_backup_offsets_groups',
+        help: 'Consumer groups moved at the end of the restore (restore.consumer_groups): planned, applied, failed',
+        labelNames: ['state'],
+        registers: [],
+      });
       this.produceLatency = new Histogram({
         name: 'kafka_backup_restore_produce_duration_seconds',
         help: 'Seconds from sending a produce request (one batch) to its acknowledgement (acks=all)',
@@ -346,6 +353,11 @@ export class KafkaBackupMetrics implements StorageMetrics {
 
   error(kind: 'kafka' | 'storage', cls: 'transient' | 'permanent'): void {
     this.errors.inc({ kind, class: cls });
+  }
+
+  offsetsApplied(groups: { planned: number; applied: number; failed: number }): void {
+    if (!this.registry.getSingleMetric('kafka_backup_offsets_groups')) this.registry.registerMetric(this.offsetGroups);
+    for (const [state, n] of Object.entries(groups)) this.offsetGroups.set({ state }, n);
   }
 
   restoreProduced(seconds: number): void {

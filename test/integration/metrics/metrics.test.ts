@@ -17,6 +17,7 @@ import {
   sleep,
   uniqueTopic,
 } from '../../helpers/kafka.ts';
+import { consumeAsGroup } from '../../helpers/peers.ts';
 import { createS3Bucket, S3_CREDENTIALS, S3_ENDPOINT } from '../../helpers/storage-servers.ts';
 import { freePort, type Scrape, scrapeLoop, series, seriesOf } from './scrape.ts';
 
@@ -45,6 +46,7 @@ describe('metrics endpoint (backup and restore against S3 via fault proxy)', { t
   let bucket: string;
   let dir: string;
   const topics: string[] = [];
+  const group = `metrics-group-${Date.now().toString(36)}`;
 
   before(async () => {
     proxy = await startFaultProxy(S3_ENDPOINT);
@@ -55,6 +57,8 @@ describe('metrics endpoint (backup and restore against S3 via fault proxy)', { t
       topics.push(t);
     }
     await Promise.all(topics.map((t) => produceWithPerf(t, RECORDS_PER_TOPIC, 300)));
+    // a consumer group (Kafka's Java consumer) the restore moves at its end
+    await consumeAsGroup(group, topics[0]!, 100);
   });
   after(async () => {
     await proxy.close();
@@ -251,8 +255,10 @@ describe('metrics endpoint (backup and restore against S3 via fault proxy)', { t
         topic_mapping: Object.fromEntries(topics.map((t) => [t, `${t}-restored`])),
         max_records_per_sec: 8_000,
         max_concurrent_partitions: 2,
+        consumer_groups: [group],
       },
-      metrics: { enabled: true, port },
+      // keep the endpoint up a moment after the run so the final values are scraped
+      metrics: { enabled: true, port, linger_secs: 2 },
     });
     proxy.inject({ kind: 'delay', ms: 1500 }, { count: 1 });
     const scraper = scrapeLoop(port, 200);
@@ -300,6 +306,16 @@ describe('metrics endpoint (backup and restore against S3 via fault proxy)', { t
     check('kafka_backup_restore_partitions', () => {
       assert.equal(s[s.length - 1]!.metrics.get('kafka_backup_restore_partitions{state="total"}'), 6);
       rises(series(s, 'kafka_backup_restore_partitions{state="done"}'), 'restore partitions done');
+    });
+    check('kafka_backup_offsets_groups', () => {
+      const last = s[s.length - 1]!.metrics;
+      assert.ok(
+        series(s, 'kafka_backup_offsets_groups{state="planned"}').length < s.length,
+        'absent until the groups moved',
+      );
+      assert.equal(last.get('kafka_backup_offsets_groups{state="planned"}'), 1);
+      assert.equal(last.get('kafka_backup_offsets_groups{state="applied"}'), 1);
+      assert.equal(last.get('kafka_backup_offsets_groups{state="failed"}'), 0);
     });
     check('kafka_backup_restore_produce_duration_seconds', () =>
       rises(series(s, 'kafka_backup_restore_produce_duration_seconds_count'), 'produce acknowledgements timed'),

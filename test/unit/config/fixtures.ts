@@ -92,7 +92,7 @@ offsets:
   groups: ["billing"]
   strategy: header
   max_concurrent_groups: 4
-metrics: { enabled: true, port: 9500, bind_address: 0.0.0.0, max_topic_labels: 50 }
+metrics: { enabled: true, port: 9500, bind_address: 0.0.0.0, max_topic_labels: 50, linger_secs: 5 }
 logging: { level: debug, format: json }
 `;
 

@@ -49,7 +49,13 @@ test('minimal config gets every default', () => {
   assert.deepEqual(c.restore.consumer_groups, []);
   assert.equal(c.restore.point_in_time, undefined);
   assert.deepEqual(c.offsets, { groups: [], strategy: 'exact', max_concurrent_groups: 16 });
-  assert.deepEqual(c.metrics, { enabled: false, port: 9464, bind_address: '127.0.0.1', max_topic_labels: 100 });
+  assert.deepEqual(c.metrics, {
+    enabled: false,
+    port: 9464,
+    bind_address: '127.0.0.1',
+    max_topic_labels: 100,
+    linger_secs: 0,
+  });
   assert.deepEqual(c.logging, { level: 'info', format: 'auto' });
 });
 
@@ -88,7 +94,13 @@ test('full config keeps every value and normalises urls and times', () => {
   });
   assert.equal(c.restore.state_url, 'file:///var/lib/kafka-backup/state');
   assert.equal(c.offsets.strategy, 'header');
-  assert.deepEqual(c.metrics, { enabled: true, port: 9500, bind_address: '0.0.0.0', max_topic_labels: 50 });
+  assert.deepEqual(c.metrics, {
+    enabled: true,
+    port: 9500,
+    bind_address: '0.0.0.0',
+    max_topic_labels: 50,
+    linger_secs: 5,
+  });
   assert.deepEqual(c.logging, { level: 'debug', format: 'json' });
 });
 
