@@ -24,7 +24,7 @@ import {
 import { createAdmin, kafkaError } from '../kafka/client.ts';
 import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
-import { BackupLine } from '../repository/line.ts';
+import { BackupLine, FencedError } from '../repository/line.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
 import { VERSION } from '../version.ts';
@@ -908,7 +908,8 @@ class BackupEngine {
   private async failSafe(error: Error): Promise<void> {
     if (!this.manifest) return;
     await Promise.allSettled([...this.writers.values()].map((w) => w.abort()));
-    if (error instanceof UsageError && error.constructor.name === 'FencedError') return;
+    // a fenced run must not write: another writer owns the line now
+    if (error instanceof FencedError) return;
     try {
       this.snapshot.error = error.message;
       await this.checkpoint();

@@ -146,9 +146,8 @@ class RateLimiter {
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const state = o.stateStorage ?? o.storage;
-  const { line, manifest } = await openExistingLine(o.storage, o.backupId);
+  const { manifest } = await openExistingLine(o.storage, o.backupId);
   const manifestSha = digestOf(encodeManifest(manifest));
-  void line;
   const admin = createAdmin(o.target, 'target');
   const k = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
