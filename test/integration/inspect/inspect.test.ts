@@ -4,35 +4,22 @@
  * user runs it, and a flipped byte in a data file and in a manifest caught by validate --deep.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Admin, Producer } from '@platformatic/kafka';
 import { runBackup } from '../../../src/backup/engine.ts';
 import { backupDefaults } from '../../../src/backup/options.ts';
 import { keys } from '../../../src/format/manifest.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
+import { cli as run } from '../../helpers/cli.ts';
 
-const ROOT = resolve(import.meta.dirname, '../../..');
 const BOOTSTRAP = process.env['KB_KAFKA_BOOTSTRAP'] ?? '127.0.0.1:19092';
 const topic = `kb-inspect-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 const BACKUP = 'inspect-it';
 const PER_PARTITION = [300, 200];
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const p = spawn(process.execPath, ['src/cli/main.ts', ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', fail);
-    p.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
 
 function flip(path: string, at: number): void {
   const b = readFileSync(path);

@@ -1,27 +1,13 @@
 /** `list`, `describe` and `validate` as a user runs them, on a fixture line in a temp directory. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { keys } from '../../../src/format/manifest.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
+import { cli as run } from '../../helpers/cli.ts';
 import { BACKUP, buildLine, type Fixture, MemoryStorage, positions } from './fixtures.ts';
-
-const ROOT = resolve(import.meta.dirname, '../../..');
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const p = spawn(process.execPath, ['src/cli/main.ts', ...args], { cwd: ROOT });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => (stdout += d));
-    p.stderr.on('data', (d) => (stderr += d));
-    p.on('error', fail);
-    p.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
 
 async function fixtureDir(): Promise<{ dir: string; f: Fixture }> {
   const dir = mkdtempSync(join(tmpdir(), 'kb-inspect-cli-'));
