@@ -407,6 +407,7 @@ class BackupEngine {
           compacted: ((t as TopicState & { cleanup_policy?: string }).cleanup_policy ?? '').includes('compact'),
           codec: o.codec,
           level: o.level,
+          fileChecksum: o.fileChecksum,
           batchSize: o.batchSize,
           maxBatchBytes: o.maxBatchBytes,
           segmentMaxBytes: o.segmentMaxBytes,

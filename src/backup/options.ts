@@ -1,4 +1,5 @@
 /** What the backup engine needs, decoupled from the YAML config shape (the CLI maps one to the other). */
+import type { FileChecksumKind } from '../format/checksum.ts';
 import type { BlockCodec } from '../format/compression.ts';
 import type { KafkaConnectionOptions } from '../kafka/client.ts';
 import type { StorageBackend } from '../storage/backend.ts';
@@ -14,6 +15,8 @@ export interface BackupOptions {
   start: 'earliest' | 'latest' | number | string;
   codec: BlockCodec;
   level?: number | undefined;
+  /** Digest of each whole data file recorded in the manifest. */
+  fileChecksum: FileChecksumKind;
   batchSize: number;
   maxBatchBytes: number;
   fetchMaxBytes: number;
@@ -54,6 +57,7 @@ export const backupDefaults = {
   mode: 'snapshot',
   start: 'earliest',
   codec: 'zstd',
+  fileChecksum: 'crc32c',
   batchSize: 10_000,
   maxBatchBytes: 1 << 20,
   fetchMaxBytes: 16 << 20,

@@ -15,6 +15,7 @@ import {
   splitBatches,
   walkRecords,
 } from '../format/batch.ts';
+import type { FileChecksumKind } from '../format/checksum.ts';
 import type { BlockCodec } from '../format/compression.ts';
 import { decompressKafkaRecords } from '../format/compression.ts';
 import { type FileEntry, type Gap, type GapCause, keys } from '../format/manifest.ts';
@@ -32,6 +33,7 @@ export interface PartitionWriterOptions {
   compacted: boolean;
   codec: BlockCodec;
   level: number | undefined;
+  fileChecksum: FileChecksumKind;
   batchSize: number;
   maxBatchBytes: number;
   segmentMaxBytes: number;
@@ -274,7 +276,7 @@ export class PartitionWriter {
       ],
       created_at: new Date().toISOString(),
     };
-    this.segment = new SegmentWriter(await this.o.storage.openWriter(key), key, header);
+    this.segment = new SegmentWriter(await this.o.storage.openWriter(key), key, header, this.o.fileChecksum);
     this.segmentOpenedAt = Date.now();
   }
 
@@ -323,7 +325,7 @@ export class PartitionWriter {
       this.newFiles.push({
         key: s.key,
         size: s.size,
-        sha256: s.sha256,
+        [s.checksum.kind]: s.checksum.value,
         run_id: this.o.runId,
         first_offset: fileStart,
         last_offset: coverEnd - 1,

@@ -43,6 +43,7 @@ export function registerBackupCommand(program: Command): void {
         start: b.start,
         codec: b.compression,
         level: b.compression_level,
+        fileChecksum: b.file_checksum,
         batchSize: b.batch_size,
         maxBatchBytes: b.max_batch_bytes,
         fetchMaxBytes: b.fetch_max_bytes,

@@ -481,6 +481,7 @@ const Backup = z
     start: BackupStart.default('earliest'),
     compression: z.enum(['zstd', 'lz4', 'gzip', 'none']).default('zstd'),
     compression_level: z.number().int().optional(),
+    file_checksum: z.enum(['crc32c', 'sha256']).default('crc32c'),
     batch_size: int(1, 1_000_000).default(10000),
     max_batch_bytes: int(1024, 256 * MiB).default(MiB),
     fetch_max_bytes: int(1024, 1024 * MiB).default(16 * MiB),

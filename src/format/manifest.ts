@@ -26,7 +26,9 @@ export interface Gap {
 export interface FileEntry {
   key: string;
   size: number;
-  sha256: string;
+  /** The whole file's digest: CRC-32C (8 hex digits) by default, or SHA-256 (64) when configured. */
+  crc32c?: string;
+  sha256?: string;
   run_id: string;
   /** The partition offsets this file covers, [first, last], whether or not each holds a record. */
   first_offset: number;

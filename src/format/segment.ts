@@ -15,12 +15,12 @@
  *   trailer = u64 footer position | "KBSEGEND"
  *
  * The payload checksum is verified before decompression, so corruption is reported as such and
- * never reaches a decompressor. The whole file's SHA-256 is recorded in the manifest.
+ * never reaches a decompressor. The whole file's digest (CRC-32C, or SHA-256 when configured) is
+ * recorded in the manifest.
  */
-import { createHash, type Hash } from 'node:crypto';
 import type { ObjectWriter } from '../storage/backend.ts';
 import { ByteReader } from './byte-reader.ts';
-import { crc32c } from './checksum.ts';
+import { crc32c, type FileChecksumKind, type RunningDigest, runningDigest } from './checksum.ts';
 import { type BlockCodec, compressBlock, decompressBlock } from './compression.ts';
 
 export const SEGMENT_MAGIC = Buffer.from('KBSEG\0\0\x01', 'latin1');
@@ -62,7 +62,8 @@ export interface BlockIndexEntry extends BlockMeta {
 export interface SegmentSummary {
   key: string;
   size: number;
-  sha256: string;
+  /** The whole file's digest, under the name of its kind (`crc32c` or `sha256`). */
+  checksum: { kind: FileChecksumKind; value: string };
   first_offset: number;
   last_offset: number;
   records: number;
@@ -74,7 +75,7 @@ export interface SegmentSummary {
 }
 
 export class SegmentWriter {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: RunningDigest;
   private position = 0;
   private readonly index: BlockIndexEntry[] = [];
   private rawBytes = 0;
@@ -86,7 +87,8 @@ export class SegmentWriter {
   readonly key: string;
   private readonly header: SegmentHeader;
 
-  constructor(out: ObjectWriter, key: string, header: SegmentHeader) {
+  constructor(out: ObjectWriter, key: string, header: SegmentHeader, checksum: FileChecksumKind = 'crc32c') {
+    this.hash = runningDigest(checksum);
     this.out = out;
     this.key = key;
     this.header = header;
@@ -178,7 +180,7 @@ export class SegmentWriter {
     return {
       key: this.key,
       size: this.position,
-      sha256: this.hash.digest('hex'),
+      checksum: { kind: this.hash.kind, value: this.hash.digest() },
       first_offset: totals.first_offset,
       last_offset: totals.last_offset,
       records: totals.records,
@@ -213,21 +215,29 @@ export interface ReadBlock extends BlockMeta {
 
 export interface SegmentReadResult {
   header: SegmentHeader;
-  sha256: string;
+  checksum: { kind: FileChecksumKind; value: string };
   size: number;
+}
+
+/** What the manifest recorded for a file, checked after the last byte is read. */
+export interface ExpectedFile {
+  size?: number;
+  crc32c?: string;
+  sha256?: string;
 }
 
 /**
  * Reads a data file front to back, verifying every checksum: the preamble CRC, each block
- * header's CRC, each payload's CRC before decompression, the footer, and the whole file's
- * SHA-256 against `expectedSha256` when given. Yields decompressed blocks.
+ * header's CRC, each payload's CRC before decompression, the footer, and the whole file's size
+ * and digest against what the manifest recorded (`expected`). Yields decompressed blocks.
  */
 export async function* readSegment(
   key: string,
   source: AsyncIterable<Buffer | Uint8Array>,
-  options: { expectedSha256?: string; expectedSize?: number; onHeader?: (h: SegmentHeader) => void } = {},
+  options: { expected?: ExpectedFile; onHeader?: (h: SegmentHeader) => void } = {},
 ): AsyncGenerator<ReadBlock, SegmentReadResult> {
-  const hash = createHash('sha256');
+  const expected = options.expected ?? {};
+  const hash = runningDigest(expected.sha256 ? 'sha256' : 'crc32c');
   const r = new ByteReader(source, (b) => hash.update(b));
   const bad = (detail: string): never => {
     throw new SegmentCorruptError(key, detail);
@@ -286,11 +296,13 @@ export async function* readSegment(
     if (!end.equals(SEGMENT_END_MAGIC)) bad('bad end marker');
     if (!(await r.atEnd())) bad('trailing bytes after end marker');
     const size = r.position;
-    const sha256 = hash.digest('hex');
-    if (options.expectedSize !== undefined && size !== options.expectedSize)
-      bad(`size ${size} differs from the manifest's ${options.expectedSize}`);
-    if (options.expectedSha256 && sha256 !== options.expectedSha256) bad('SHA-256 differs from the manifest');
-    return { header, sha256, size };
+    const digest = hash.digest();
+    if (expected.size !== undefined && size !== expected.size)
+      bad(`size ${size} differs from the manifest's ${expected.size}`);
+    const want = hash.kind === 'sha256' ? expected.sha256 : expected.crc32c;
+    if (want && digest !== want)
+      bad(`${hash.kind === 'sha256' ? 'SHA-256' : 'CRC-32C'} of the file differs from the manifest's`);
+    return { header, checksum: { kind: hash.kind, value: digest }, size };
   } catch (e) {
     if (e instanceof SegmentCorruptError) throw e;
     if (e instanceof SyntaxError) throw new SegmentCorruptError(key, `unreadable JSON (${e.message})`);

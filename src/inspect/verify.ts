@@ -129,9 +129,10 @@ export async function verifyFile(
   let maxBatch = 0;
   let prevLast = entry.first_offset - 1;
   try {
+    if (!entry.crc32c && !entry.sha256)
+      problems.push('the manifest records no checksum (crc32c or sha256) for the file');
     const it = readSegment(entry.key, source, {
-      expectedSha256: entry.sha256,
-      expectedSize: entry.size,
+      expected: entry,
       onHeader: (h) => problems.push(...checkHeader(h, ctx)),
     });
     for (;;) {

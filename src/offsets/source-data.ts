@@ -56,7 +56,7 @@ export class SourceTimestamps {
     const timestamps: number[] = [];
     try {
       const stream = await this.storage.load(f.key);
-      for await (const block of readSegment(f.key, stream, { expectedSha256: f.sha256, expectedSize: f.size })) {
+      for await (const block of readSegment(f.key, stream, { expected: f })) {
         for (const h of splitBatches(block.raw)) {
           if (isControl(h)) continue;
           for (const r of decodeRecords(block.raw, h)) {

@@ -516,7 +516,7 @@ async function runJob(
       for (const file of range.files) {
         if (selector.stopped) break;
         const stream = await o.storage.load(file.key);
-        const blocks = readSegment(file.key, stream, { expectedSha256: file.sha256, expectedSize: file.size });
+        const blocks = readSegment(file.key, stream, { expected: file });
         try {
           for await (const block of blocks) {
             if (selector.stopped) break;

@@ -164,7 +164,7 @@ export async function writeFile(
   return {
     key,
     size: s.size,
-    sha256: s.sha256,
+    [s.checksum.kind]: s.checksum.value,
     run_id: 'run1',
     first_offset: first,
     last_offset: opts.last ?? blocks[blocks.length - 1]!.last,

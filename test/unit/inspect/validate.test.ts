@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { encodeManifest, keys } from '../../../src/format/manifest.ts';
 import { checkCoverage } from '../../../src/inspect/coverage.ts';
@@ -117,15 +118,46 @@ describe('validateLine finds corruption', () => {
     assert.match(r.problems[0]!.problem, /orders-0: offsets 10\.\.14 are in no file and no gap/);
   });
 
-  it('a manifest entry whose checksum differs (file replaced)', async () => {
+  it('a manifest entry whose CRC-32C differs (file replaced)', async () => {
     const f = await buildLine();
     const m = structuredClone(f.gen2);
     m.generation = 3;
-    m.topics[TOPIC]!.partitions['1']!.files[0]!.sha256 = '0'.repeat(64);
+    const entry = m.topics[TOPIC]!.partitions['1']!.files[0]!;
+    assert.match(entry.crc32c ?? '', /^[0-9a-f]{8}$/);
+    entry.crc32c = entry.crc32c === '00000000' ? '00000001' : '00000000';
     await f.storage.put(keys.manifest(BACKUP, 3), encodeManifest(m));
     const r = await validateLine(f.storage, BACKUP, { deep: true });
     assert.deepEqual(r.bad_files, [f.files.p1a.key]);
-    assert.match(r.problems[0]!.problem, /SHA-256/);
+    assert.match(r.problems[0]!.problem, /CRC-32C of the file differs/);
+  });
+
+  it('a manifest entry that records SHA-256 is checked with SHA-256', async () => {
+    const f = await buildLine();
+    const m = structuredClone(f.gen2);
+    m.generation = 3;
+    const entry = m.topics[TOPIC]!.partitions['1']!.files[0]!;
+    const bytes = await f.storage.get(entry.key);
+    delete entry.crc32c;
+    entry.sha256 = createHash('sha256').update(bytes).digest('hex');
+    await f.storage.put(keys.manifest(BACKUP, 3), encodeManifest(m));
+    assert.equal((await validateLine(f.storage, BACKUP, { deep: true })).ok, true);
+    entry.sha256 = '0'.repeat(64);
+    m.generation = 4;
+    await f.storage.put(keys.manifest(BACKUP, 4), encodeManifest(m));
+    const r = await validateLine(f.storage, BACKUP, { deep: true });
+    assert.deepEqual(r.bad_files, [f.files.p1a.key]);
+    assert.match(r.problems[0]!.problem, /SHA-256 of the file differs/);
+  });
+
+  it('a manifest entry without any file checksum', async () => {
+    const f = await buildLine();
+    const m = structuredClone(f.gen2);
+    m.generation = 3;
+    delete m.topics[TOPIC]!.partitions['1']!.files[0]!.crc32c;
+    await f.storage.put(keys.manifest(BACKUP, 3), encodeManifest(m));
+    const r = await validateLine(f.storage, BACKUP, { deep: true });
+    assert.deepEqual(r.bad_files, [f.files.p1a.key]);
+    assert.match(r.problems[0]!.problem, /records no checksum/);
   });
 });
 
