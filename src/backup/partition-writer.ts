@@ -12,8 +12,8 @@ import {
   compressionOf,
   isLogAppendTime,
   lastOffsetOf,
+  recordRange,
   splitBatches,
-  walkRecords,
 } from '../format/batch.ts';
 import type { FileChecksumKind } from '../format/checksum.ts';
 import type { BlockCodec } from '../format/compression.ts';
@@ -177,19 +177,11 @@ export class PartitionWriter {
     let records = buf.subarray(h.position + 61, h.position + h.size);
     const codec = compressionOf(h);
     if (codec !== 0) records = decompressKafkaRecords(codec, records);
-    const baseTs = Number(h.baseTimestamp);
-    let n = 0;
-    let minTs = Number.MAX_SAFE_INTEGER;
-    let maxTs = -1;
-    for (const r of walkRecords(records, h.recordsCount)) {
-      const off = base + r.offsetDelta;
-      if (off < from || off > to) continue;
-      n++;
-      const ts = isLogAppendTime(h) ? Number(h.maxTimestamp) : baseTs + r.timestampDelta;
-      if (ts < minTs) minTs = ts;
-      if (ts > maxTs) maxTs = ts;
-    }
-    return { records: n, minTs: n ? minTs : -1, maxTs };
+    const r = recordRange(records, h.recordsCount, base, Number(h.baseTimestamp), from, to);
+    // LogAppendTime: every record carries the batch's max timestamp
+    if (isLogAppendTime(h) && r.records > 0)
+      return { records: r.records, minTs: Number(h.maxTimestamp), maxTs: Number(h.maxTimestamp) };
+    return r;
   }
 
   private addToBlock(
@@ -230,7 +222,7 @@ export class PartitionWriter {
     if (!b) return;
     this.block = null;
     this.pendingBlocks++;
-    const raw = Buffer.concat(b.parts, b.bytes);
+    const raw = joinParts(b.parts, b.bytes);
     const fileStart = this.fileStart;
     this.fileRawBytes += raw.length;
     this.enqueue(async () => {
@@ -363,4 +355,21 @@ export class PartitionWriter {
     if (this.segment) await this.segment.abort().catch(() => undefined);
     this.segment = null;
   }
+}
+
+/**
+ * One buffer holding the parts in order. Parts that are consecutive views of one fetch response
+ * (the common case: a block cut from one partition's records section) are joined as a view, not
+ * copied; the response's records section was already copied out of the socket chunks once.
+ */
+function joinParts(parts: Buffer[], bytes: number): Buffer {
+  const first = parts[0];
+  if (!first) return Buffer.alloc(0);
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.buffer !== first.buffer || p.byteOffset !== end) return Buffer.concat(parts, bytes);
+    end += p.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, bytes);
 }

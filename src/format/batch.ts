@@ -211,6 +211,65 @@ export function* walkRecords(records: Buffer, count: number): Generator<RecordPo
   }
 }
 
+export interface RecordRange {
+  /** Records whose offset is inside [from, to]. */
+  records: number;
+  /** Their smallest and largest timestamp (-1 / -1 when there is none). */
+  minTs: number;
+  maxTs: number;
+}
+
+/** Position after the last zig-zag varint read by `zigzag` (module state: no tuple per call). */
+let cursor = 0;
+
+/** A zig-zag varint/varlong at pos as a number (exact below 2^53; Kafka deltas are far smaller). */
+function zigzag(buf: Buffer, pos: number): number {
+  let raw = 0;
+  let scale = 1;
+  let b: number;
+  do {
+    if (pos >= buf.length) throw new BatchFormatError('truncated varint');
+    b = buf[pos++]!;
+    raw += (b & 0x7f) * scale;
+    scale *= 128;
+  } while (b & 0x80 && scale < 2 ** 70);
+  cursor = pos;
+  return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
+}
+
+/**
+ * Counts the records of an uncompressed records section whose offsets fall in [from, to] and
+ * finds their timestamp range. Same reads as `walkRecords` (length, timestamp delta, offset
+ * delta) without allocating per record: this runs once per record on the backup's hot path.
+ */
+export function recordRange(
+  records: Buffer,
+  count: number,
+  baseOffset: number,
+  baseTimestamp: number,
+  from: number,
+  to: number,
+): RecordRange {
+  let pos = 0;
+  let n = 0;
+  let minTs = Number.MAX_SAFE_INTEGER;
+  let maxTs = -1;
+  for (let i = 0; i < count; i++) {
+    const len = zigzag(records, pos);
+    const end = cursor + len;
+    if (len < 0 || end > records.length) throw new BatchFormatError('record length out of bounds');
+    const tsDelta = zigzag(records, cursor + 1); // + 1: the attributes byte
+    const off = baseOffset + zigzag(records, cursor);
+    pos = end;
+    if (off < from || off > to) continue;
+    n++;
+    const ts = baseTimestamp + tsDelta;
+    if (ts < minTs) minTs = ts;
+    if (ts > maxTs) maxTs = ts;
+  }
+  return { records: n, minTs: n ? minTs : -1, maxTs: n ? maxTs : -1 };
+}
+
 /** Control record key: version int16, type int16 (0 = ABORT, 1 = COMMIT). */
 export function controlTypeOf(records: Buffer): number {
   // first record: length, attributes, tsDelta, offsetDelta, keyLength, key

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32c, Reader, readRecordsBatch } from '@platformatic/kafka';
-import { batchCrcOk, readBatchHeader, splitBatches } from '../../../src/format/batch.ts';
+import { batchCrcOk, readBatchHeader, recordRange, splitBatches } from '../../../src/format/batch.ts';
 import { decodeRecords, encodeBatch, type KafkaRecord, restampBatch } from '../../../src/format/records.ts';
 
 const sample: KafkaRecord[] = [
@@ -63,5 +63,49 @@ test('restampBatch changes producer identity, clears transactional bits, and kee
   assert.deepEqual(
     decodeRecords(out, h2).map((r) => r.value),
     sample.map((r) => r.value),
+  );
+});
+
+test('recordRange counts records in [from, to] and their timestamp range, with non-monotonic and far-apart timestamps', () => {
+  const base = 1_700_000_000_000;
+  // deltas from the first record: negative, zero, beyond 28 bits, and a 32-bit offset span
+  const timestamps = [base, base - 5_000, base + 2 ** 33, base + 1, base - 2 ** 31, base + 7];
+  const records: KafkaRecord[] = timestamps.map((timestamp, i) => ({
+    offset: 100 + i, // encodeBatch numbers records consecutively
+    timestamp,
+    key: null,
+    value: Buffer.alloc(i * 50, i),
+    headers: [],
+  }));
+  const batch = encodeBatch(records, { compression: 0, producerId: -1n, producerEpoch: -1, baseSequence: -1 });
+  batch.writeBigInt64BE(100n, 0); // the base offset a broker would assign (outside the batch CRC)
+  const [h] = splitBatches(batch);
+  assert.ok(h);
+  assert.equal(h.baseOffset, 100n);
+  const section = batch.subarray(h.position + 61, h.position + h.size);
+  const base0 = Number(h.baseOffset);
+  const expect = (from: number, to: number) => {
+    const inside = records.filter((r) => r.offset >= from && r.offset <= to);
+    const ts = inside.map((r) => r.timestamp);
+    return inside.length
+      ? { records: inside.length, minTs: Math.min(...ts), maxTs: Math.max(...ts) }
+      : { records: 0, minTs: -1, maxTs: -1 };
+  };
+  for (const [from, to] of [
+    [0, 1000],
+    [100, 100],
+    [101, 103],
+    [102, 104],
+    [105, 2000],
+    [200, 300],
+  ] as const)
+    assert.deepEqual(
+      recordRange(section, h.recordsCount, base0, Number(h.baseTimestamp), from, to),
+      expect(from, to),
+      `[${from}, ${to}]`,
+    );
+  assert.throws(
+    () => recordRange(section.subarray(0, section.length - 3), h.recordsCount, base0, 0, 0, 1000),
+    /out of bounds|truncated/,
   );
 });
