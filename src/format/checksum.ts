@@ -17,7 +17,6 @@ export function crc32c(data: Uint8Array): number {
 }
 
 export type FileChecksumKind = 'crc32c' | 'sha256';
-export const FILE_CHECKSUM_KINDS: readonly FileChecksumKind[] = ['crc32c', 'sha256'];
 
 /** A digest fed chunk by chunk, in file order. */
 export interface RunningDigest {
@@ -40,14 +39,4 @@ export function runningDigest(kind: FileChecksumKind): RunningDigest {
     },
     digest: () => (state >>> 0).toString(16).padStart(8, '0'),
   };
-}
-
-/** The file digest a manifest entry records: exactly one of the two fields. */
-export function fileChecksumOf(entry: {
-  crc32c?: string;
-  sha256?: string;
-}): { kind: FileChecksumKind; value: string } | null {
-  if (entry.crc32c) return { kind: 'crc32c', value: entry.crc32c };
-  if (entry.sha256) return { kind: 'sha256', value: entry.sha256 };
-  return null;
 }
