@@ -338,6 +338,18 @@ function errorHint(text: string, codes: Set<string>, conn: KafkaConnectionOption
   return `check that the brokers at ${servers} are running and reachable from here`;
 }
 
+/**
+ * True when the broker or the client marked the failure as retriable anywhere in its chain
+ * (e.g. COORDINATOR_LOAD_IN_PROGRESS while a fresh cluster creates __transaction_state).
+ */
+export function isRetriableKafkaError(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 4) return false;
+  if ((error as { canRetry?: unknown }).canRetry === true) return true;
+  const nested = (error as { errors?: unknown }).errors;
+  if (Array.isArray(nested) && nested.some((e) => isRetriableKafkaError(e, depth + 1))) return true;
+  return isRetriableKafkaError(error.cause, depth + 1);
+}
+
 function collectCodes(error: unknown, depth = 0, out = new Set<string>()): Set<string> {
   if (!(error instanceof Error) || depth > 4) return out;
   const code = (error as { code?: unknown }).code;

@@ -299,7 +299,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
       });
       this.produceLatency = new Histogram({
         name: 'kafka_backup_restore_produce_duration_seconds',
-        help: 'Seconds from sending a produce request (one batch) to its acknowledgement (acks=all)',
+        help: 'Seconds from handing a batch to the producer to its acknowledgement (acks=all), including its wait for a Produce request',
         buckets: LATENCY_BUCKETS,
         registers: r,
       });

@@ -10,7 +10,7 @@
  * This needs the restore to be the only writer of its target partitions while it runs.
  */
 import { performance } from 'node:perf_hooks';
-import type { Admin } from '@platformatic/kafka';
+import type { Admin, Connection } from '@platformatic/kafka';
 import { murmur2 } from '@platformatic/kafka';
 import { IntegrityError, isNotFound, KafkaError, UsageError } from '../errors.ts';
 import { type BatchHeader, compressionOf, isControl, isLogAppendTime, splitBatches } from '../format/batch.ts';
@@ -21,10 +21,12 @@ import { readSegment } from '../format/segment.ts';
 import { describeTopics, IsolationLevel, ListOffsetTimestamp, listOffsets, pkey } from '../kafka/admin-helpers.ts';
 import { createAdmin, kafkaError } from '../kafka/client.ts';
 import { rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
+import { rawProduceV11 } from '../kafka/produce-raw-v11.ts';
 import { openExistingLine } from '../repository/line.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
 import { retry } from '../util/retry.ts';
+import { BrokerSender } from './broker-sender.ts';
 import { RecordSelector } from './filters.ts';
 import { digestOf, MappingBuilder, type OffsetMapping } from './offset-map.ts';
 import { ORIGINAL_HEADERS, type RestoreOptions, type RestoreProgress } from './options.ts';
@@ -42,6 +44,8 @@ const log = logger('restore');
 
 /** Produce requests in flight per target partition (the idempotent producer keeps order up to 5). */
 const MAX_IN_FLIGHT = 5;
+/** How long the broker may wait for acks=all before answering a Produce request. */
+const PRODUCE_TIMEOUT_MS = 30_000;
 /** Records and bytes per batch we encode ourselves. */
 const ENCODE_MAX_RECORDS = 5_000;
 const ENCODE_MAX_BYTES = 1 << 20;
@@ -96,8 +100,22 @@ class Leaders implements LeaderSource {
   readonly admin: Admin;
   private map = new Map<string, number>();
   private refreshing: Promise<void> | null = null;
+  private readonly senders = new Map<number, BrokerSender>();
   constructor(admin: Admin) {
     this.admin = admin;
+  }
+  senderFor(brokerId: number): BrokerSender {
+    let s = this.senders.get(brokerId);
+    if (!s) {
+      const connect = async (): Promise<Connection> => {
+        const conn = (await this.admin.connectToBrokers([brokerId])).get(brokerId);
+        if (!conn) throw new KafkaError(`no connection to broker ${brokerId}`, { canRetry: true });
+        return conn;
+      };
+      s = new BrokerSender(connect, (conn, topics) => rawProduceV11.async(conn, -1, PRODUCE_TIMEOUT_MS, topics));
+      this.senders.set(brokerId, s);
+    }
+    return s;
   }
   async leaderOf(topic: string, partition: number): Promise<number> {
     let l = this.map.get(pkey(topic, partition));

@@ -10,9 +10,10 @@
  */
 import { type Admin, initProducerIdV5 } from '@platformatic/kafka';
 import { KafkaError } from '../errors.ts';
-import { rawProduceV11 } from '../kafka/produce-raw-v11.ts';
-
-const PRODUCE_TIMEOUT_MS = 30_000;
+import { isRetriableKafkaError } from '../kafka/client.ts';
+import type { RawProducePartitionResponse } from '../kafka/produce-raw-v11.ts';
+import { retry } from '../util/retry.ts';
+import type { BrokerSender } from './broker-sender.ts';
 
 const DUPLICATE_SEQUENCE_NUMBER = 46;
 const SEQUENCE_BREAKERS = new Set([
@@ -27,18 +28,30 @@ export interface ProducerIdentity {
   producerEpoch: number;
 }
 
+/**
+ * A producer id from any broker. Retried on retriable errors: on a fresh cluster the first
+ * InitProducerId creates __transaction_state and answers COORDINATOR_LOAD_IN_PROGRESS for a few
+ * seconds.
+ */
 export async function initProducerId(admin: Admin): Promise<ProducerIdentity> {
-  const md = await admin.metadata({});
-  const ids = [...md.brokers.keys()];
-  const conns = await admin.connectToBrokers([ids[Math.floor(Math.random() * ids.length)]!]);
-  const conn = [...conns.values()][0]!;
-  const res = await initProducerIdV5.api.async(conn, null, 60_000);
-  return { producerId: res.producerId, producerEpoch: res.producerEpoch };
+  return retry(
+    async () => {
+      const md = await admin.metadata({});
+      const ids = [...md.brokers.keys()];
+      const conns = await admin.connectToBrokers([ids[Math.floor(Math.random() * ids.length)]!]);
+      const conn = [...conns.values()][0]!;
+      const res = await initProducerIdV5.api.async(conn, null, 60_000);
+      return { producerId: res.producerId, producerEpoch: res.producerEpoch };
+    },
+    { maxRetries: 12, initialDelayMs: 250, maxDelayMs: 4_000, isRetryable: isRetriableKafkaError },
+  );
 }
 
 export interface LeaderSource {
   leaderOf(topic: string, partition: number): Promise<number>;
   invalidate(): void;
+  /** The sender that batches produce requests to this broker. */
+  senderFor(brokerId: number): BrokerSender;
   admin: Admin;
 }
 
@@ -73,28 +86,21 @@ export class PartitionProducer {
   }
 
   /**
-   * Sends one batch (Kafka accepts exactly one batch per partition in an idempotent produce
-   * request) and resolves with its base offset. Several sends may be in flight on the same
+   * Sends one batch (through the leader's BrokerSender, which shares requests with other
+   * partitions) and resolves with its base offset. Several sends may be in flight on the same
    * connection; the broker handles them in order. Any failure that may have left the sequence
    * unknown raises ResyncNeeded: the engine then continues from the target log.
    */
   async send(batch: Buffer): Promise<number> {
-    let res: Awaited<ReturnType<typeof rawProduceV11.async>>;
+    let p: RawProducePartitionResponse;
     try {
       const leader = await this.leaders.leaderOf(this.topic, this.partition);
-      const conns = await this.leaders.admin.connectToBrokers([leader]);
-      const conn = conns.get(leader);
-      if (!conn) throw new KafkaError(`no connection to broker ${leader}`, { canRetry: true });
-      res = await rawProduceV11.async(conn, -1, PRODUCE_TIMEOUT_MS, [
-        { topic: this.topic, partitions: [{ partition: this.partition, batches: [batch] }] },
-      ]);
+      p = await this.leaders.senderFor(leader).send(this.topic, this.partition, batch);
     } catch (e) {
       if (e instanceof KafkaError && !e.canRetry) throw e;
       this.leaders.invalidate();
       throw new ResyncNeeded(`producing to ${this.topic}-${this.partition} failed: ${(e as Error).message}`);
     }
-    const p = res.responses[0]?.partitions[0];
-    if (!p) throw new ResyncNeeded('produce response without the partition');
     if (p.errorCode === 0 || p.errorCode === DUPLICATE_SEQUENCE_NUMBER) return Number(p.baseOffset);
     if (SEQUENCE_BREAKERS.has(p.errorCode))
       throw new ResyncNeeded(`producer sequence lost (Kafka error ${p.errorCode})`);
