@@ -42,6 +42,28 @@ const INSTALLED_CLI = join(ROOT, 'bin', 'kafka-backup.js');
 // ---------------------------------------------------------------------------------------------
 // arguments
 
+/**
+ * Called before every measured step, so that each step pays for its own work only: waits until
+ * the broker has removed the files of topics deleted so far (file.delete.delay.ms is 1 s on
+ * the project's broker) and writes the page cache's dirty data out. Otherwise the kernel
+ * flushes a step's writes 30 s later (vm.dirty_expire_centisecs), in the middle of whatever
+ * runs then, and one run in three of either side came out 30-40 % slower.
+ */
+async function quiesce(ctx: { root: string }): Promise<void> {
+  const dataDir = join(process.env.KB_STATE_DIR ?? join(ctx.root, '.services'), 'kafka', 'data');
+  for (let waited = 0; waited < 30_000; waited += 250) {
+    let pending: string[];
+    try {
+      pending = readdirSync(dataDir).filter((d) => d.endsWith('-delete'));
+    } catch {
+      break;
+    }
+    if (pending.length === 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  spawnSync('sync');
+}
+
 type StepGroup = 'backup' | 'validate' | 'restore';
 type Codec = 'none' | 'default' | 'zstd3';
 const CODECS: Record<Codec, { label: string; yaml: string }> = {
@@ -429,6 +451,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
     // backup and its ceiling, interleaved run by run
     for (let run = 1; run <= args.runs; run++) {
       if (wantBackup) {
+        await quiesce(ctx);
         const c = await consumerPerf(ctx, topic, records, `bench-${tag}-${run}`);
         add('consumer-perf', perfSample(run, c));
         log(`${s.name} run ${run}: ConsumerPerformance ${(payload / MiB / c.seconds).toFixed(1)} MiB/s`);
@@ -438,6 +461,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
       for (const codec of codecs) {
         const id = `${s.name}-${codec}-${tag}-${run}`;
         const step = CODECS[codec].label;
+        await quiesce(ctx);
         const { p, out } = await backup(ctx, topic, id, codec, profileName(step, run));
         if (out.state !== 'complete' || out.records !== records)
           throw new StepFailed(
@@ -469,6 +493,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
       result.cli_startup_s = median(starts);
       const dataDir = join(store, keptBackup, 'data');
       for (let run = 1; run <= args.runs; run++) {
+        await quiesce(ctx);
         const cp = expectOk(
           'validate ceiling',
           await runMeasured(process.execPath, ['bench/validate-ceiling.ts', dataDir, '4', 'crc32c'], {
@@ -481,6 +506,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
           cp,
         );
         add('validate ceiling', sampleOf(run, ceil.elapsed_ms / 1000, cp, { files: ceil.files, bytes: ceil.bytes }));
+        await quiesce(ctx);
         const vp = expectOk(
           'validate --deep',
           await cli(ctx, profileName('validate --deep', run), [
@@ -530,6 +556,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
         await createTopic(ctx, ct, s.partitions);
         created.push(ct);
         if (s.partitions > 100) await waitTopicReady(ctx, ct, s.partitions);
+        await quiesce(ctx);
         const pp = await producerPerf(ctx, ct, records, s.recordSize, ceilingProps);
         add('producer-perf', perfSample(run, pp));
         if (!args.keep) await deleteTopics(ctx, [ct]);
@@ -555,6 +582,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
           await createTopic(ctx, rt, s.partitions);
           await waitTopicReady(ctx, rt, s.partitions);
         }
+        await quiesce(ctx);
         const rp = expectOk(
           `restore run ${run}`,
           await cli(ctx, profileName('restore', run), ['restore', '-c', config, '--format', 'json']),

@@ -104,6 +104,16 @@ class Leaders implements LeaderSource {
   constructor(admin: Admin) {
     this.admin = admin;
   }
+  /** Produce requests sent and the batches they carried (batches per request shows how well they share). */
+  requestStats(): { produce_requests: number; produce_batches: number } {
+    let produce_requests = 0;
+    let produce_batches = 0;
+    for (const s of this.senders.values()) {
+      produce_requests += s.stats.requests;
+      produce_batches += s.stats.batches;
+    }
+    return { produce_requests, produce_batches };
+  }
   senderFor(brokerId: number): BrokerSender {
     let s = this.senders.get(brokerId);
     if (!s) {
@@ -331,6 +341,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
       restore_id: plan.restoreId,
       records: progress.records,
       duration_ms: Date.now() - started,
+      ...leaders.requestStats(),
     });
     return { ...result, resumed: topicReports.length === 0, mapping_key: mappingKey, report_key: reportKey };
   } finally {
