@@ -7,17 +7,9 @@
  * committedEnd, never the fetch position, so a checkpoint only advances past records that are
  * in durable, listed files.
  */
-import {
-  type BatchHeader,
-  compressionOf,
-  isLogAppendTime,
-  lastOffsetOf,
-  recordRange,
-  splitBatches,
-} from '../format/batch.ts';
+import { batchRange, lastOffsetOf, splitBatches } from '../format/batch.ts';
 import type { FileChecksumKind } from '../format/checksum.ts';
 import type { BlockCodec } from '../format/compression.ts';
-import { decompressKafkaRecords } from '../format/compression.ts';
 import { type FileEntry, type Gap, type GapCause, keys } from '../format/manifest.ts';
 import { type SegmentHeader, SegmentWriter } from '../format/segment.ts';
 import type { RawFetchPartition } from '../kafka/fetch-raw-v17.ts';
@@ -148,7 +140,7 @@ export class PartitionWriter {
       // a batch reaching below the position (fetched mid-batch) starts a new block, whose
       // logical range then excludes the records before the position
       if (base < from && this.block) this.flushBlock();
-      const stats = this.scan(buf, h, from, to);
+      const stats = batchRange(buf, h, from, to);
       this.skip('compaction', to - from + 1 - stats.records);
       this.addToBlock(buf.subarray(h.position, h.position + h.size), from, to, stats);
       kept += stats.records;
@@ -159,29 +151,6 @@ export class PartitionWriter {
     }
     if (kept === 0 && !this.block) this.filter.prune(BigInt(this.position));
     return kept;
-  }
-
-  /** Counts records of a batch inside [from, to] and their timestamp range. */
-  private scan(
-    buf: Buffer,
-    h: BatchHeader,
-    from: number,
-    to: number,
-  ): { records: number; minTs: number; maxTs: number } {
-    const base = Number(h.baseOffset);
-    const whole = base >= from && Number(lastOffsetOf(h)) <= to;
-    if (isLogAppendTime(h)) {
-      const ts = Number(h.maxTimestamp);
-      if (whole) return { records: h.recordsCount, minTs: ts, maxTs: ts };
-    }
-    let records = buf.subarray(h.position + 61, h.position + h.size);
-    const codec = compressionOf(h);
-    if (codec !== 0) records = decompressKafkaRecords(codec, records);
-    const r = recordRange(records, h.recordsCount, base, Number(h.baseTimestamp), from, to);
-    // LogAppendTime: every record carries the batch's max timestamp
-    if (isLogAppendTime(h) && r.records > 0)
-      return { records: r.records, minTs: Number(h.maxTimestamp), maxTs: Number(h.maxTimestamp) };
-    return r;
   }
 
   private addToBlock(

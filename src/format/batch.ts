@@ -27,6 +27,7 @@
  *   headers: keyLength varint, key, valueLength varint (-1 = null), value.
  */
 import { crc32c } from './checksum.ts';
+import { decompressKafkaRecords } from './compression.ts';
 
 export const BATCH_HEADER_SIZE = 61;
 /** Bytes of baseOffset + batchLength: the part before what batchLength counts. */
@@ -184,33 +185,6 @@ export function writeVarLong(value: bigint, out: number[]): void {
   out.push(Number(v));
 }
 
-export interface RecordPosition {
-  offsetDelta: number;
-  timestampDelta: number;
-  /** Start of the record (its length varint) and its end, within the records buffer. */
-  start: number;
-  end: number;
-}
-
-/**
- * Walks the records of an uncompressed records section, reading only length, timestamp delta
- * and offset delta: no allocation per record. `records` is the bytes after the batch header
- * (decompressed when the batch is compressed).
- */
-export function* walkRecords(records: Buffer, count: number): Generator<RecordPosition> {
-  let pos = 0;
-  for (let i = 0; i < count; i++) {
-    const start = pos;
-    const [len, p1] = readVarInt(records, pos);
-    const end = p1 + len;
-    if (len < 0 || end > records.length) throw new BatchFormatError('record length out of bounds');
-    const [tsDelta, p2] = readVarLong(records, p1 + 1);
-    const [offDelta] = readVarInt(records, p2);
-    yield { offsetDelta: offDelta, timestampDelta: tsDelta, start, end };
-    pos = end;
-  }
-}
-
 export interface RecordRange {
   /** Records whose offset is inside [from, to]. */
   records: number;
@@ -239,8 +213,8 @@ function zigzag(buf: Buffer, pos: number): number {
 
 /**
  * Counts the records of an uncompressed records section whose offsets fall in [from, to] and
- * finds their timestamp range. Same reads as `walkRecords` (length, timestamp delta, offset
- * delta) without allocating per record: this runs once per record on the backup's hot path.
+ * finds their timestamp range. Reads only length, timestamp delta and offset delta of each record,
+ * without allocating per record: this runs once per record in backup and in validate --deep.
  */
 export function recordRange(
   records: Buffer,
@@ -268,6 +242,31 @@ export function recordRange(
     if (ts > maxTs) maxTs = ts;
   }
   return { records: n, minTs: n ? minTs : -1, maxTs: n ? maxTs : -1 };
+}
+
+/**
+ * The records of batch h (inside buf) whose offsets fall in [from, to], and their timestamp
+ * range: what a block header records. The backup computes it to write block headers and
+ * validate --deep recomputes it to check them. A whole LogAppendTime batch needs no walk (every
+ * record carries the batch's max timestamp); any other batch is walked, after decompression
+ * when the producer compressed it, because only the records hold the exact minimum timestamp.
+ */
+export function batchRange(buf: Buffer, h: BatchHeader, from: number, to: number): RecordRange {
+  const base = Number(h.baseOffset);
+  const appendTime = isLogAppendTime(h);
+  if (appendTime && base >= from && Number(lastOffsetOf(h)) <= to) {
+    const ts = Number(h.maxTimestamp);
+    return h.recordsCount > 0
+      ? { records: h.recordsCount, minTs: ts, maxTs: ts }
+      : { records: 0, minTs: -1, maxTs: -1 };
+  }
+  let section = buf.subarray(h.position + 61, h.position + h.size);
+  const codec = compressionOf(h);
+  if (codec !== 0) section = decompressKafkaRecords(codec, section);
+  const r = recordRange(section, h.recordsCount, base, Number(h.baseTimestamp), from, to);
+  if (appendTime && r.records > 0)
+    return { records: r.records, minTs: Number(h.maxTimestamp), maxTs: Number(h.maxTimestamp) };
+  return r;
 }
 
 /** Control record key: version int16, type int16 (0 = ABORT, 1 = COMMIT). */

@@ -6,15 +6,7 @@
  * file's [first_offset, last_offset], and the totals match the manifest. Streams the file: at
  * most one decompressed block is held at a time.
  */
-import {
-  batchCrcOk,
-  compressionOf,
-  isLogAppendTime,
-  lastOffsetOf,
-  splitBatches,
-  walkRecords,
-} from '../format/batch.ts';
-import { decompressKafkaRecords } from '../format/compression.ts';
+import { batchCrcOk, batchRange, splitBatches } from '../format/batch.ts';
 import type { FileEntry } from '../format/manifest.ts';
 import { type ReadBlock, readSegment, SegmentCorruptError, type SegmentHeader } from '../format/segment.ts';
 
@@ -64,27 +56,12 @@ export function checkBlock(b: ReadBlock): BlockCheck {
       problems.push(`${where}: Kafka batch at offset ${h.baseOffset} fails its CRC-32C`);
       continue;
     }
-    const base = Number(h.baseOffset);
-    const whole = base >= b.firstOffset && Number(lastOffsetOf(h)) <= b.lastOffset;
     try {
-      if (whole && isLogAppendTime(h)) {
-        records += h.recordsCount;
-        if (h.recordsCount > 0) {
-          minTs = Math.min(minTs, Number(h.maxTimestamp));
-          maxTs = Math.max(maxTs, Number(h.maxTimestamp));
-        }
-        continue;
-      }
-      let section = b.raw.subarray(h.position + 61, h.position + h.size);
-      const codec = compressionOf(h);
-      if (codec !== 0) section = decompressKafkaRecords(codec, section);
-      for (const r of walkRecords(section, h.recordsCount)) {
-        const off = base + r.offsetDelta;
-        if (off < b.firstOffset || off > b.lastOffset) continue;
-        records++;
-        const ts = isLogAppendTime(h) ? Number(h.maxTimestamp) : Number(h.baseTimestamp) + r.timestampDelta;
-        minTs = Math.min(minTs, ts);
-        maxTs = Math.max(maxTs, ts);
+      const r = batchRange(b.raw, h, b.firstOffset, b.lastOffset);
+      records += r.records;
+      if (r.records > 0) {
+        minTs = Math.min(minTs, r.minTs);
+        maxTs = Math.max(maxTs, r.maxTs);
       }
     } catch (e) {
       problems.push(`${where}: Kafka batch at offset ${h.baseOffset} cannot be read (${(e as Error).message})`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { crc32c, Reader, readRecordsBatch } from '@platformatic/kafka';
-import { batchCrcOk, readBatchHeader, recordRange, splitBatches } from '../../../src/format/batch.ts';
+import { batchCrcOk, batchRange, readBatchHeader, recordRange, splitBatches } from '../../../src/format/batch.ts';
 import { decodeRecords, encodeBatch, type KafkaRecord, restampBatch } from '../../../src/format/records.ts';
 
 const sample: KafkaRecord[] = [
@@ -108,4 +108,33 @@ test('recordRange counts records in [from, to] and their timestamp range, with n
     () => recordRange(section.subarray(0, section.length - 3), h.recordsCount, base0, 0, 0, 1000),
     /out of bounds|truncated/,
   );
+});
+
+for (const compression of [0, 1, 2, 3, 4]) {
+  test(`batchRange finds the exact minimum timestamp below the batch's first one (codec ${compression})`, () => {
+    const batch = encodeBatch(sample, { compression, producerId: -1n, producerEpoch: -1, baseSequence: -1 });
+    batch.writeBigInt64BE(10n, 0);
+    const [h] = splitBatches(batch);
+    assert.ok(h);
+    // record 2 (offset 12) is older than the batch's base timestamp: only a walk finds it
+    assert.ok(sample[2]!.timestamp < Number(h.baseTimestamp));
+    assert.deepEqual(batchRange(batch, h, 0, 100), { records: 4, minTs: 1_699_999_999_000, maxTs: 1_700_000_001_000 });
+    assert.deepEqual(batchRange(batch, h, 11, 12), { records: 2, minTs: 1_699_999_999_000, maxTs: 1_700_000_000_500 });
+    assert.deepEqual(batchRange(batch, h, 13, 13), { records: 1, minTs: 1_700_000_001_000, maxTs: 1_700_000_001_000 });
+    assert.deepEqual(batchRange(batch, h, 20, 30), { records: 0, minTs: -1, maxTs: -1 });
+  });
+}
+
+test('batchRange: every record of a LogAppendTime batch carries its max timestamp', () => {
+  const batch = encodeBatch(sample, { compression: 4, producerId: -1n, producerEpoch: -1, baseSequence: -1 });
+  const appended = 1_800_000_000_000n;
+  batch.writeInt16BE(batch.readInt16BE(21) | 0x08, 21); // timestamp type: LogAppendTime
+  batch.writeBigInt64BE(appended, 35); // max timestamp, set by the broker
+  batch.writeUInt32BE(crc32c(batch.subarray(21)) >>> 0, 17);
+  const [h] = splitBatches(batch);
+  assert.ok(h && batchCrcOk(batch, h));
+  const ts = Number(appended);
+  assert.deepEqual(batchRange(batch, h, 0, 3), { records: 4, minTs: ts, maxTs: ts });
+  assert.deepEqual(batchRange(batch, h, 1, 2), { records: 2, minTs: ts, maxTs: ts });
+  assert.deepEqual(batchRange(batch, h, 5, 9), { records: 0, minTs: -1, maxTs: -1 });
 });
