@@ -78,6 +78,14 @@ function tmpPathFor(file: string): string {
   return join(dirname(file), `.${basename(file)}${TMP_MARK}${randomBytes(6).toString('hex')}`);
 }
 
+/**
+ * Bytes per read of a load() stream. Node's 64 KiB default costs 16 thread-pool round trips per
+ * 1 MiB data block: 256 KiB made validate --deep 15 % faster (large scenario, 1.33 -> 1.12 s)
+ * and restore ~0.6 CPU s per GiB cheaper, with the same peak RSS; 1 MiB gained little more and
+ * added 20-50 MiB of RSS.
+ */
+const READ_CHUNK_BYTES = 256 * 1024;
+
 export class FilesystemBackend implements StorageBackend {
   readonly location: string;
   readonly root: string;
@@ -192,7 +200,12 @@ export class FilesystemBackend implements StorageBackend {
       return Readable.from([]);
     }
     const end = range?.length === undefined ? undefined : start + range.length - 1;
-    return fh.createReadStream({ start, ...(end === undefined ? {} : { end }), autoClose: true });
+    return fh.createReadStream({
+      start,
+      ...(end === undefined ? {} : { end }),
+      autoClose: true,
+      highWaterMark: READ_CHUNK_BYTES,
+    });
   }
 
   async get(key: string): Promise<Buffer> {
