@@ -23,6 +23,14 @@ import type { StorageBackend } from '../storage/backend.ts';
 import { checkCoverage } from './coverage.ts';
 import { type FileContext, verifyFile } from './verify.ts';
 
+/**
+ * Bytes per read when validate --deep reads a data file from disk. Node's 64 KiB default costs
+ * 16 thread-pool round trips per 1 MiB block: 256 KiB made validate 15 % faster (large scenario,
+ * 1.33 -> 1.12 s) at the same peak RSS. Restore keeps the default: with 8 files open at once,
+ * larger reads added 15-30 MiB to its peak RSS.
+ */
+const VALIDATE_READ_BYTES = 256 * 1024;
+
 export interface Problem {
   key: string;
   problem: string;
@@ -226,7 +234,11 @@ export async function validateLine(
     await pool(readable, options.concurrency ?? 4, async (f) => {
       let bad: string[];
       try {
-        bad = await verifyFile(f.entry, f.ctx, await storage.load(f.entry.key));
+        bad = await verifyFile(
+          f.entry,
+          f.ctx,
+          await storage.load(f.entry.key, undefined, { readBytes: VALIDATE_READ_BYTES }),
+        );
       } catch (e) {
         if (!isNotFound(e)) throw e;
         bad = ['missing from storage'];

@@ -53,6 +53,12 @@ export interface ObjectWriter {
   readonly bytesWritten: number;
 }
 
+/** Hints a backend may use when it reads an object in chunks of its choosing. */
+export interface LoadHints {
+  /** Bytes per read from a file (the filesystem backend; object stores read what the socket delivers). */
+  readBytes?: number;
+}
+
 export interface StorageBackend {
   /** Human-readable location for messages, e.g. `s3://bucket/prefix`, without credentials. */
   readonly location: string;
@@ -64,7 +70,7 @@ export interface StorageBackend {
   openWriter(key: string): Promise<ObjectWriter>;
 
   /** Reads an object, or a byte range of it, as a stream. */
-  load(key: string, range?: ByteRange): Promise<Readable>;
+  load(key: string, range?: ByteRange, hints?: LoadHints): Promise<Readable>;
 
   /** Reads a whole (small) object into memory. */
   get(key: string): Promise<Buffer>;

@@ -72,7 +72,7 @@ export function breaking(inner: StorageBackend, breaker: CircuitBreaker): Storag
     location: inner.location,
     put: (key, body, opts) => call('put', key, () => inner.put(key, body, opts)),
     openWriter: async (key) => wrapWriter(key, await call('openWriter', key, () => inner.openWriter(key))),
-    load: (key, range) => call('load', key, () => inner.load(key, range)),
+    load: (key, range, hints) => call('load', key, () => inner.load(key, range, hints)),
     get: (key) => call('get', key, () => inner.get(key)),
     stat: (key) => call('stat', key, () => inner.stat(key)),
     delete: (key) => call('delete', key, () => inner.delete(key)),

@@ -32,7 +32,7 @@ export function dryRun(inner: StorageBackend, logger?: Logger): StorageBackend {
     async delete(key) {
       log('dry run: would delete object', { key });
     },
-    load: (key, range) => inner.load(key, range),
+    load: (key, range, hints) => inner.load(key, range, hints),
     get: (key) => inner.get(key),
     stat: (key) => inner.stat(key),
     list: (prefix) => inner.list(prefix),

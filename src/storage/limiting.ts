@@ -41,7 +41,7 @@ export function limiting(inner: StorageBackend, max: number): StorageBackend {
     location: inner.location,
     put: (key, body, opts) => sem.run(() => inner.put(key, body, opts)),
     openWriter: async (key) => wrapWriter(await sem.run(() => inner.openWriter(key))),
-    load: (key, range) => sem.run(() => inner.load(key, range)),
+    load: (key, range, hints) => sem.run(() => inner.load(key, range, hints)),
     get: (key) => sem.run(() => inner.get(key)),
     stat: (key) => sem.run(() => inner.stat(key)),
     delete: (key) => sem.run(() => inner.delete(key)),

@@ -69,7 +69,7 @@ export function metered(inner: StorageBackend, backend: string, sink: StorageMet
     location: inner.location,
     put: (key, body, opts) => time('put', key, () => inner.put(key, body, opts)),
     openWriter: async (key) => wrapWriter(key, await time('openWriter', key, () => inner.openWriter(key))),
-    load: (key, range) => time('load', key, () => inner.load(key, range)),
+    load: (key, range, hints) => time('load', key, () => inner.load(key, range, hints)),
     get: (key) => time('get', key, () => inner.get(key)),
     stat: (key) => time('stat', key, () => inner.stat(key)),
     delete: (key) => time('delete', key, () => inner.delete(key)),

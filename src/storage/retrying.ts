@@ -96,7 +96,7 @@ export function retrying(inner: StorageBackend, options: RetryOptions, hooks: Re
     location: inner.location,
     put: (key, body, opts) => run('put', key, () => inner.put(key, body, opts)),
     openWriter: async (key) => wrapWriter(key, await run('openWriter', key, () => inner.openWriter(key))),
-    load: (key, range) => run('load', key, () => inner.load(key, range)),
+    load: (key, range, hints) => run('load', key, () => inner.load(key, range, hints)),
     get: (key) => run('get', key, () => inner.get(key)),
     stat: (key) => run('stat', key, () => inner.stat(key)),
     delete: (key) => run('delete', key, () => inner.delete(key)),

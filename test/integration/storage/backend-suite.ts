@@ -130,6 +130,15 @@ export function runBackendSuite(
       assert.equal((await readAll(await b.load('range/r.txt', { offset: 15 }))).toString(), 'fghij');
       assert.equal((await readAll(await b.load('range/r.txt', { offset: 0, length: 1 }))).toString(), '0');
       assert.equal((await readAll(await b.load('range/r.txt'))).toString(), body.toString());
+      // a read-size hint smaller than the object (the filesystem then reads 3 bytes at a time)
+      assert.equal(
+        (await readAll(await b.load('range/r.txt', undefined, { readBytes: 3 }))).toString(),
+        body.toString(),
+      );
+      assert.equal(
+        (await readAll(await b.load('range/r.txt', { offset: 4, length: 11 }, { readBytes: 3 }))).toString(),
+        '456789abcde',
+      );
     });
 
     test('stat size', async () => {

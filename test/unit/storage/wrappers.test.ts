@@ -1,5 +1,6 @@
 /** The wrappers and the error classification, against an in-memory fake backend. */
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { StorageError } from '../../../src/errors.ts';
 import { azureError } from '../../../src/storage/azure.ts';
@@ -9,6 +10,7 @@ import { dryRun } from '../../../src/storage/dry-run.ts';
 import { fsError } from '../../../src/storage/filesystem.ts';
 import { gcsError } from '../../../src/storage/gcs.ts';
 import { limiting } from '../../../src/storage/limiting.ts';
+import { metered } from '../../../src/storage/metered.ts';
 import { PartWriter } from '../../../src/storage/part-writer.ts';
 import { retrying } from '../../../src/storage/retrying.ts';
 import { s3Error } from '../../../src/storage/s3.ts';
@@ -56,8 +58,12 @@ class Fake implements StorageBackend {
       key,
     );
   }
-  async load(): Promise<never> {
-    throw new Error('unused');
+  /** Arguments of the last load(), to check that wrappers pass them through. */
+  lastLoad: unknown[] = [];
+  async load(...args: unknown[]): Promise<Readable> {
+    await this.step();
+    this.lastLoad = args;
+    return Readable.from([]);
   }
   async get(key: string) {
     await this.step();
@@ -149,6 +155,19 @@ describe('storage wrappers', () => {
     const s = limiting(f, 3);
     await Promise.all(Array.from({ length: 20 }, (_, i) => s.put(`k${i}`, Buffer.from('x'))));
     assert.equal(f.maxInFlight, 3);
+  });
+
+  test("every wrapper passes load()'s range and read hints to the backend", async () => {
+    const f = new Fake();
+    const quiet = { info() {}, warn() {}, error() {}, debug() {}, child: () => quiet };
+    const sink = { request() {}, retry() {}, breaker() {} };
+    const chain = metered(
+      dryRun(limiting(breaking(retrying(f, fastRetry), new CircuitBreaker({ name: 'fake' })), 2), quiet),
+      'fake',
+      sink,
+    );
+    await chain.load('k', { offset: 3, length: 5 }, { readBytes: 262_144 });
+    assert.deepEqual(f.lastLoad, ['k', { offset: 3, length: 5 }, { readBytes: 262_144 }]);
   });
 
   test('dry run: writes and deletes skipped, reads pass through', async () => {
