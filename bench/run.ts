@@ -40,7 +40,7 @@ const RSS_TARGET_MIB = 256;
 const INSTALLED_CLI = join(ROOT, 'bin', 'kafka-backup.js');
 
 // ---------------------------------------------------------------------------------------------
-// arguments
+// a quiet machine for each step
 
 /**
  * Called before every measured step, so that each step pays for its own work only: waits until
@@ -63,6 +63,9 @@ async function quiesce(ctx: { root: string }): Promise<void> {
   }
   spawnSync('sync');
 }
+
+// ---------------------------------------------------------------------------------------------
+// arguments
 
 type StepGroup = 'backup' | 'validate' | 'restore';
 type Codec = 'none' | 'default' | 'zstd3';

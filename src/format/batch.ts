@@ -260,7 +260,7 @@ export function batchRange(buf: Buffer, h: BatchHeader, from: number, to: number
       ? { records: h.recordsCount, minTs: ts, maxTs: ts }
       : { records: 0, minTs: -1, maxTs: -1 };
   }
-  let section = buf.subarray(h.position + 61, h.position + h.size);
+  let section = buf.subarray(h.position + BATCH_HEADER_SIZE, h.position + h.size);
   const codec = compressionOf(h);
   if (codec !== 0) section = decompressKafkaRecords(codec, section);
   const r = recordRange(section, h.recordsCount, base, Number(h.baseTimestamp), from, to);

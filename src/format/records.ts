@@ -160,21 +160,13 @@ export function encodeBatch(records: KafkaRecord[], o: EncodeOptions): Buffer {
  * Re-stamps a stored batch for idempotent produce without touching its records: base offset 0,
  * no leader epoch, our producer id/epoch/sequence, not transactional, then a new CRC. Valid only
  * for batches whose offsets are consecutive and CreateTime (the caller checks).
+ *
+ * Rewrites the batch inside `buf` and returns a view of it, saving a copy of every byte a restore
+ * produces: the caller must own `buf` (a block it decompressed or read for itself) and not read
+ * the batch's old bytes again.
  */
-export function restampBatch(src: Buffer, h: BatchHeader, o: Omit<EncodeOptions, 'compression'>): Buffer {
-  return restampInPlace(Buffer.from(src.subarray(h.position, h.position + h.size)), o);
-}
-
-/**
- * restampBatch without the copy: rewrites the batch inside `buf` and returns a view of it. For
- * a restore reading a block it owns (decompressed or read for this restore alone), whose batch
- * bytes it never reads again: saves copying every byte restored once more.
- */
-export function restampBatchInPlace(buf: Buffer, h: BatchHeader, o: Omit<EncodeOptions, 'compression'>): Buffer {
-  return restampInPlace(buf.subarray(h.position, h.position + h.size), o);
-}
-
-function restampInPlace(b: Buffer, o: Omit<EncodeOptions, 'compression'>): Buffer {
+export function restampBatch(buf: Buffer, h: BatchHeader, o: Omit<EncodeOptions, 'compression'>): Buffer {
+  const b = buf.subarray(h.position, h.position + h.size);
   b.writeBigInt64BE(0n, 0);
   b.writeInt32BE(-1, 12);
   const attrs = b.readInt16BE(21) & ATTR_COMPRESSION_MASK; // drops transactional/control/timestamp-type bits

@@ -340,7 +340,7 @@ function errorHint(text: string, codes: Set<string>, conn: KafkaConnectionOption
 
 /**
  * True when the broker or the client marked the failure as retriable anywhere in its chain
- * (e.g. COORDINATOR_LOAD_IN_PROGRESS while a fresh cluster creates __transaction_state).
+ * (e.g. COORDINATOR_LOAD_IN_PROGRESS from a broker that has just started).
  */
 export function isRetriableKafkaError(error: unknown, depth = 0): boolean {
   if (!(error instanceof Error) || depth > 4) return false;

@@ -16,7 +16,7 @@ import { IntegrityError, isNotFound, KafkaError, UsageError } from '../errors.ts
 import { type BatchHeader, compressionOf, isControl, isLogAppendTime, splitBatches } from '../format/batch.ts';
 import { KAFKA_CODEC_IDS } from '../format/kafka-compression.ts';
 import { encodeManifest } from '../format/manifest.ts';
-import { decodeRecords, encodeBatch, type KafkaRecord, restampBatchInPlace } from '../format/records.ts';
+import { decodeRecords, encodeBatch, type KafkaRecord, restampBatch } from '../format/records.ts';
 import { readSegment } from '../format/segment.ts';
 import { describeTopics, IsolationLevel, ListOffsetTimestamp, listOffsets, pkey } from '../kafka/admin-helpers.ts';
 import { createAdmin, kafkaError } from '../kafka/client.ts';
@@ -42,7 +42,7 @@ import { prepareTopics, type TopicReport } from './topics.ts';
 
 const log = logger('restore');
 
-/** Produce requests in flight per target partition (the idempotent producer keeps order up to 5). */
+/** Batches in flight per target partition (the idempotent producer keeps order up to 5). */
 const MAX_IN_FLIGHT = 5;
 /** How long the broker may wait for acks=all before answering a Produce request. */
 const PRODUCE_TIMEOUT_MS = 30_000;
@@ -568,7 +568,7 @@ async function runJob(
                 if (skipped === 0) {
                   await flushRecords(tp);
                   const p = producers.get(tp)!;
-                  const b = restampBatchInPlace(block.raw, h, {
+                  const b = restampBatch(block.raw, h, {
                     producerId: p.identity.producerId,
                     producerEpoch: p.identity.producerEpoch,
                     baseSequence: p.reserve(h.recordsCount),

@@ -29,9 +29,8 @@ export interface ProducerIdentity {
 }
 
 /**
- * A producer id from any broker. Retried on retriable errors: on a fresh cluster the first
- * InitProducerId creates __transaction_state and answers COORDINATOR_LOAD_IN_PROGRESS for a few
- * seconds.
+ * A producer id from any broker. Retried on retriable errors: a broker that has just started
+ * answers COORDINATOR_LOAD_IN_PROGRESS until it has its block of producer ids from the controller.
  */
 export async function initProducerId(admin: Admin): Promise<ProducerIdentity> {
   return retry(
