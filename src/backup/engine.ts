@@ -1,13 +1,14 @@
 /**
  * The backup engine: resolves topics, opens (or continues) the backup line, fetches every
  * selected partition with one multi-partition Fetch per broker, writes data files through
- * PartitionWriter, and commits manifest generations as checkpoints.
+ * PartitionWriter, and commits what changed at every checkpoint (src/repository/line.ts).
  *
  * Memory: at most `maxConcurrentPartitions` partitions hold a slot (an open block and data file)
  * at a time; a partition with two blocks waiting for storage is left out of fetches until they
  * are written (backpressure), so a slow store slows fetching instead of filling memory.
  */
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Admin, Connection } from '@platformatic/kafka';
 import { InterruptedError, KafkaError, PartialFailureError, UsageError } from '../errors.ts';
 import type { Manifest, PartitionState, Snapshot, TopicState } from '../format/manifest.ts';
@@ -25,6 +26,7 @@ import { createAdmin, kafkaError } from '../kafka/client.ts';
 import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
+import type { Additions } from '../repository/state.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
 import { VERSION } from '../version.ts';
@@ -211,7 +213,9 @@ class BackupEngine {
   /** Topics, snapshot end offsets, start positions, and the first generation of this run. */
   private async prepare(): Promise<void> {
     const o = this.o;
-    const prev = await this.line.latest();
+    const writer = { run_id: this.runId, host: hostname(), pid: process.pid, tool_version: VERSION };
+    // offsets and metadata only: the writer never needs the file lists of earlier runs
+    const prev = await this.line.openForWrite(writer);
     const md = await this.kafka('reading cluster metadata', () => this.admin.metadata({}));
     if (prev && prev.source.cluster_id !== md.id && !o.allowSourceChange) {
       throw new UsageError(
@@ -236,20 +240,18 @@ class BackupEngine {
     const configs = await this.kafka('reading topic configs', () => topicConfigs(this.admin, selected));
 
     const now = new Date().toISOString();
-    const m: Manifest = prev
-      ? (structuredClone(prev) as Manifest)
-      : {
-          format: MANIFEST_FORMAT,
-          version: MANIFEST_VERSION,
-          backup_id: o.backupId,
-          generation: 0,
-          created_at: now,
-          writer: { run_id: this.runId, host: '', pid: 0, tool_version: VERSION },
-          source: { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers },
-          topics: {},
-          snapshots: [],
-          retired_topics: [],
-        };
+    const m: Manifest = prev ?? {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      backup_id: o.backupId,
+      generation: 0,
+      created_at: now,
+      writer: { run_id: this.runId, host: '', pid: 0, tool_version: VERSION },
+      source: { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers },
+      topics: {},
+      snapshots: [],
+      retired_topics: [],
+    };
     m.source = { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers };
     m.retired_topics ??= [];
 
@@ -291,14 +293,7 @@ class BackupEngine {
 
     await this.createWriters(parts, lso);
     this.progress.partitionsTotal = this.writers.size;
-    m.generation = (prev?.generation ?? 0) + 1;
-    m.created_at = now;
-    m.writer = {
-      run_id: this.runId,
-      host: (await import('node:os')).hostname(),
-      pid: process.pid,
-      tool_version: VERSION,
-    };
+    m.writer = writer;
     this.manifest = m;
     await this.line.commit(m);
     log.info('backup started', {
@@ -815,12 +810,16 @@ class BackupEngine {
   private async checkpoint(final?: Snapshot['state']): Promise<void> {
     this.lastCheckpoint = Date.now();
     let changed = final !== undefined;
+    const added: Additions = new Map();
     for (const w of this.writers.values()) {
       const { files, gaps, nextOffset } = w.takeCommitted();
       const ps = this.manifest.topics[w.o.topic]!.partitions[String(w.o.partition)]!;
       if (files.length || gaps.length || ps.next_offset !== nextOffset) changed = true;
-      ps.files.push(...files);
-      ps.gaps.push(...gaps);
+      if (files.length || gaps.length) {
+        const byPartition = added.get(w.o.topic) ?? new Map();
+        byPartition.set(w.o.partition, { files, gaps });
+        added.set(w.o.topic, byPartition);
+      }
       ps.next_offset = nextOffset;
       this.progress.files += files.length;
       if (this.o.mode === 'continuous') this.snapshot.end_offsets[w.o.topic]![String(w.o.partition)] = nextOffset;
@@ -830,9 +829,7 @@ class BackupEngine {
       this.snapshot.state = final;
       this.snapshot.finished_at = new Date().toISOString();
     }
-    this.manifest.generation++;
-    this.manifest.created_at = new Date().toISOString();
-    await this.line.commit(this.manifest);
+    await this.line.commit(this.manifest, added);
     await this.line.renewLease(LEASE_TTL_MS);
     log.debug('checkpoint', { generation: this.manifest.generation });
   }
@@ -863,6 +860,8 @@ class BackupEngine {
     }
     const state: Snapshot['state'] = interrupted ? 'interrupted' : this.failedTopics.size ? 'failed' : 'complete';
     await this.checkpoint(state);
+    // the next run (and every reader) then opens the line from one checkpoint
+    await this.line.consolidateNow(this.manifest);
     const result = this.result(state);
     log.info('backup finished', {
       state,

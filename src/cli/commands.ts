@@ -4,6 +4,7 @@ import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
 import { registerDescribeCommand } from './describe.ts';
 import { registerListCommand } from './list.ts';
+import { registerMigrateCommand } from './migrate.ts';
 import { registerOffsetsCommand } from './offsets.ts';
 import { registerRestoreCommand } from './restore.ts';
 import { registerStatusCommand } from './status.ts';
@@ -18,4 +19,5 @@ export function registerCommands(_program: Command): void {
   registerValidateCommand(_program);
   registerOffsetsCommand(_program);
   registerStatusCommand(_program);
+  registerMigrateCommand(_program);
 }

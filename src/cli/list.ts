@@ -11,11 +11,26 @@ import { BackupLine, listLines } from '../repository/line.ts';
 import { storageFromPath } from './common.ts';
 import { emit, parseFormat, table } from './output.ts';
 
-/** The newest generation that decodes, and the error of every newer one. */
+/**
+ * The line's state and the damaged metadata objects found on the way. Version 1: the newest
+ * generation that decodes, and the error of every newer one. Version 2: the state readers open
+ * (a damaged head or checkpoint is skipped and reported; a damaged commit, index or chunk makes
+ * the state unreadable).
+ */
 export async function newestReadable(
   line: BackupLine,
 ): Promise<{ manifest: Manifest | null; errors: { key: string; message: string }[] }> {
   const errors: { key: string; message: string }[] = [];
+  const format = await line.format();
+  if (format?.version === 2)
+    try {
+      const opened = await line.open();
+      for (const p of opened?.read?.problems ?? []) errors.push({ key: p.key, message: p.problem });
+      return { manifest: opened?.view ?? null, errors };
+    } catch (e) {
+      if (!(e instanceof IntegrityError)) throw e;
+      return { manifest: null, errors: e.files.map((key) => ({ key, message: e.message })) };
+    }
   const gens = (await line.generations()).reverse();
   for (const g of gens) {
     const key = keys.manifest(line.backupId, g);
@@ -93,7 +108,7 @@ export function registerListCommand(program: Command): void {
           ].join('\n'),
         );
         if (bad.length)
-          throw new IntegrityError(`${bad.length} manifest generation(s) at ${storage.location} are unreadable`, bad, {
+          throw new IntegrityError(`${bad.length} metadata object(s) at ${storage.location} are unreadable`, bad, {
             hint: `run validate --deep on the affected backup; unreadable: ${bad.join(', ')}`,
           });
       } finally {

@@ -9,7 +9,7 @@
  * Offsets and timestamps are JSON numbers: Kafka offsets and epoch milliseconds stay far below
  * 2^53, and plain numbers keep the files readable by jq.
  */
-import { createHash } from 'node:crypto';
+import { decodeSigned, encodeSigned, SignedObjectError } from './signed.ts';
 
 export const MANIFEST_FORMAT = 'kafka-backup/manifest';
 export const MANIFEST_VERSION = 1;
@@ -107,23 +107,17 @@ export class ManifestCorruptError extends Error {
 }
 
 export function encodeManifest(m: Manifest): Buffer {
-  const body = Buffer.from(JSON.stringify(m, null, 1));
-  const digest = createHash('sha256').update(body).digest('hex');
-  return Buffer.concat([body, Buffer.from(`\n#sha256:${digest}\n`)]);
+  return encodeSigned(m, 1);
 }
 
 export function decodeManifest(key: string, bytes: Buffer): Manifest {
-  const text = bytes.toString('utf8');
-  const m = /\n#sha256:([0-9a-f]{64})\n$/.exec(text);
-  if (!m) throw new ManifestCorruptError(key, 'missing or malformed digest trailer');
-  const body = bytes.subarray(0, bytes.length - m[0].length);
-  const digest = createHash('sha256').update(body).digest('hex');
-  if (digest !== m[1]) throw new ManifestCorruptError(key, 'SHA-256 digest does not match its content');
   let parsed: Manifest;
   try {
-    parsed = JSON.parse(body.toString('utf8')) as Manifest;
+    parsed = decodeSigned<Manifest>(key, bytes);
   } catch (e) {
-    throw new ManifestCorruptError(key, `invalid JSON (${(e as Error).message})`);
+    if (e instanceof SignedObjectError)
+      throw new ManifestCorruptError(key, e.message.slice(key.length + ' is corrupt: '.length));
+    throw e;
   }
   if (parsed.format !== MANIFEST_FORMAT) throw new ManifestCorruptError(key, `unknown format ${String(parsed.format)}`);
   if (parsed.version !== MANIFEST_VERSION)

@@ -9,16 +9,18 @@
  * Every problem is collected, keyed by the storage key it concerns; nothing stops at the first.
  */
 import { isNotFound, UsageError } from '../errors.ts';
+import { decodeV2, seqOfKey, v2keys } from '../format/line-v2.ts';
 import {
   decodeManifest,
   type FileEntry,
-  generationOfKey,
   keys,
   type Manifest,
   ManifestCorruptError,
   type PartitionState,
 } from '../format/manifest.ts';
-import { listLines } from '../repository/line.ts';
+import { SignedObjectError } from '../format/signed.ts';
+import { BackupLine, listLines } from '../repository/line.ts';
+import { readV2, StateObjectCorrupt, type V2Read } from '../repository/v2-read.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { checkCoverage } from './coverage.ts';
 import { type FileContext, verifyFile } from './verify.ts';
@@ -41,7 +43,9 @@ export interface ValidationReport {
   location: string;
   deep: boolean;
   ok: boolean;
-  /** The generation whose files were checked (the newest that decodes). */
+  /** 1 or 2 (docs/format.md). */
+  format_version: 1 | 2;
+  /** The generation (v2: commit number) whose files were checked (the newest that decodes). */
   generation: number | null;
   generations: number;
   generations_checked: number;
@@ -138,13 +142,8 @@ export async function validateLine(
   const problems: Problem[] = [];
   const add = (key: string, problem: string) => problems.push({ key, problem });
 
-  const generations: number[] = [];
-  for await (const o of storage.list(keys.manifestDir(backupId))) {
-    const g = generationOfKey(o.key);
-    if (g !== null) generations.push(g);
-  }
-  generations.sort((a, b) => b - a);
-  if (generations.length === 0) {
+  const format = await new BackupLine(storage, backupId).format();
+  if (!format) {
     const lines = await listLines(storage);
     throw new UsageError(`no backup '${backupId}' in ${storage.location}`, {
       hint: lines.length
@@ -153,26 +152,21 @@ export async function validateLine(
       code: 'UNKNOWN_BACKUP',
     });
   }
-
-  // Newest first; shallow mode stops at the newest that decodes, deep mode reads them all.
-  let manifest: Manifest | null = null;
-  let checked = 0;
-  for (const g of generations) {
-    if (manifest && !deep) break;
-    checked++;
-    const r = await readManifest(storage, backupId, g);
-    if ('problem' in r) add(keys.manifest(backupId, g), r.problem);
-    else manifest ??= r.manifest;
-  }
+  const state =
+    format.version === 1
+      ? await validateV1State(storage, backupId, format.generations, deep, add)
+      : await validateV2State(storage, backupId, deep, add);
+  const manifest = state.manifest;
 
   const report: ValidationReport = {
     backup_id: backupId,
     location: storage.location,
     deep,
     ok: false,
+    format_version: format.version,
     generation: manifest?.generation ?? null,
-    generations: generations.length,
-    generations_checked: checked,
+    generations: state.generations,
+    generations_checked: state.checked,
     files_listed: 0,
     files_read: 0,
     bytes_read: 0,
@@ -182,7 +176,7 @@ export async function validateLine(
     bad_files: [],
   };
   if (!manifest) return finish(report);
-  const manifestKey = keys.manifest(backupId, manifest.generation);
+  const manifestKey = state.stateKey;
 
   // Listed files, and coverage of each partition.
   const files: ListedFile[] = [];
@@ -252,6 +246,93 @@ export async function validateLine(
     for (const f of readable) for (const p of found.get(f.entry.key) ?? []) add(f.entry.key, p);
   }
   return finish(report);
+}
+
+interface StateCheck {
+  manifest: Manifest | null;
+  /** The key coverage problems are reported under (the object that records the state). */
+  stateKey: string;
+  generations: number;
+  checked: number;
+}
+
+/** Version 1: the newest generation that decodes; deep mode decodes every generation. */
+async function validateV1State(
+  storage: StorageBackend,
+  backupId: string,
+  oldestFirst: number[],
+  deep: boolean,
+  add: (key: string, problem: string) => void,
+): Promise<StateCheck> {
+  const generations = [...oldestFirst].reverse();
+  let manifest: Manifest | null = null;
+  let checked = 0;
+  for (const g of generations) {
+    if (manifest && !deep) break;
+    checked++;
+    const r = await readManifest(storage, backupId, g);
+    if ('problem' in r) add(keys.manifest(backupId, g), r.problem);
+    else manifest ??= r.manifest;
+  }
+  return {
+    manifest,
+    stateKey: manifest ? keys.manifest(backupId, manifest.generation) : '',
+    generations: generations.length,
+    checked,
+  };
+}
+
+/**
+ * Version 2: the state as readers open it (head, checkpoint, indexes, chunks checked against
+ * their references, the commits after it); deep mode also decodes every metadata object the line
+ * holds (every commit since the line began, every checkpoint, index and chunk).
+ */
+async function validateV2State(
+  storage: StorageBackend,
+  backupId: string,
+  deep: boolean,
+  add: (key: string, problem: string) => void,
+): Promise<StateCheck> {
+  let read: V2Read;
+  try {
+    read = await readV2(storage, backupId, {});
+  } catch (e) {
+    if (!(e instanceof StateObjectCorrupt)) throw e;
+    add(e.key, e.message.replace(/^\S+ is corrupt: /, ''));
+    return { manifest: null, stateKey: '', generations: 0, checked: 0 };
+  }
+  for (const p of read.problems) add(p.key, p.problem.replace(/^\S+ is corrupt: /, ''));
+  const seq = read.view.generation;
+  let checked = read.tail.length + (read.checkpoint ? 1 : 0);
+  if (deep) {
+    const kinds: [string, 'commit' | 'checkpoint' | 'index' | 'chunk'][] = [
+      [v2keys.logDir(backupId), 'commit'],
+      [v2keys.checkpointDir(backupId), 'checkpoint'],
+      [`${backupId}/index/`, 'index'],
+      [`${backupId}/chunks/`, 'chunk'],
+    ];
+    for (const [prefix, kind] of kinds)
+      for await (const o of storage.list(prefix)) {
+        if (!o.key.endsWith('.json')) continue;
+        checked++;
+        try {
+          const obj = decodeV2(kind, o.key, await storage.get(o.key), backupId);
+          const n = seqOfKey(o.key);
+          if ((kind === 'commit' || kind === 'checkpoint') && 'seq' in obj && n !== null && obj.seq !== n)
+            add(o.key, `holds number ${obj.seq}, its key says ${n}`);
+        } catch (e) {
+          if (e instanceof SignedObjectError) add(o.key, e.message.replace(/^\S+ is corrupt: /, ''));
+          else if (isNotFound(e)) add(o.key, 'listed but cannot be found');
+          else throw e;
+        }
+      }
+  }
+  const stateKey = read.tail.length
+    ? v2keys.commit(backupId, seq)
+    : read.checkpoint
+      ? v2keys.checkpoint(backupId, read.checkpoint.seq)
+      : v2keys.head(backupId);
+  return { manifest: read.view, stateKey, generations: seq, checked };
 }
 
 function finish(r: ValidationReport): ValidationReport {

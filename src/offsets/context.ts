@@ -10,7 +10,7 @@
  */
 
 import { isNotFound, UsageError } from '../errors.ts';
-import { decodeManifest, encodeManifest, keys, type Manifest } from '../format/manifest.ts';
+import type { Manifest } from '../format/manifest.ts';
 import type { KafkaConnectionOptions } from '../kafka/client.ts';
 import { BackupLine } from '../repository/line.ts';
 import { restoreKeys } from '../restore/engine.ts';
@@ -147,25 +147,10 @@ async function checkMapping(
     bad(
       `its SHA-256 ${digestOf(bytes).slice(0, 12)}… differs from the report's ${report.mapping_sha256.slice(0, 12)}…`,
     );
-  if (!(await manifestDigestKnown(lineStorage, backupId, mapping.manifest_sha256)))
+  if (!(await new BackupLine(lineStorage, backupId).knowsDigest(mapping.manifest_sha256, mapping.manifest_seq)))
     bad(
       `manifest digest ${String(mapping.manifest_sha256).slice(0, 12)}… is not one of backup ${backupId}'s manifest generations`,
     );
-}
-
-/** Whether some manifest generation of the line has this digest (newest first; stops at the match). */
-async function manifestDigestKnown(storage: StorageBackend, backupId: string, digest: string): Promise<boolean> {
-  const line = new BackupLine(storage, backupId);
-  const gens = (await line.generations()).reverse();
-  for (const g of gens) {
-    const key = keys.manifest(backupId, g);
-    try {
-      if (digestOf(encodeManifest(decodeManifest(key, await storage.get(key)))) === digest) return true;
-    } catch {
-      // an unreadable generation cannot be the one the restore read
-    }
-  }
-  return false;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,13 +1,16 @@
 /**
- * A backup line in a storage location: its manifest generations and its writer lease.
+ * A backup line in a storage location: its state (format version 2: commits and checkpoints;
+ * version 1 lines are read, and converted by migrate or by the first write), and its writer lease.
  *
- * Generations are written create-if-absent and never overwritten, so two writers can never
- * both commit generation N: the loser learns it was fenced and stops. The lease makes a second
+ * Commits are written create-if-absent with consecutive sequence numbers, so two writers can
+ * never both commit number N: the loser learns it was fenced and stops. The lease makes a second
  * writer fail fast with a clear message instead of racing; a writer whose lease expired (stalled
- * or dead) is taken over, and its next commit is fenced by the generation it no longer owns.
+ * or dead) is taken over, and its next commit is fenced by the number it no longer owns.
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, isAlreadyExists, isNotFound, UsageError } from '../errors.ts';
+import { type Commit, encodeV2, LINE_V2, type TopicIndex, v2keys } from '../format/line-v2.ts';
 import {
   decodeManifest,
   encodeManifest,
@@ -16,7 +19,16 @@ import {
   type Manifest,
   ManifestCorruptError,
 } from '../format/manifest.ts';
+import { signedDigest } from '../format/signed.ts';
 import type { StorageBackend } from '../storage/backend.ts';
+import { logger } from '../util/log.ts';
+import { type ConsolidationBase, consolidate } from './consolidate.ts';
+import { ObjectTakenError, putImmutable } from './immutable.ts';
+import { encodeMarkerBytes, migrationCommits, type V1Marker, v1Marker } from './migrate.ts';
+import { type Additions, CommittedState, isEmptyChange, type LoadScope } from './state.ts';
+import { readV2, StateObjectCorrupt, type V2Read } from './v2-read.ts';
+
+const log = logger('repository');
 
 export interface Lease {
   run_id: string;
@@ -43,16 +55,46 @@ function holderIsGone(lease: Lease): boolean {
   }
 }
 
+/** When the writer folds its commits into a checkpoint (whichever comes first). */
+export interface ConsolidationPolicy {
+  commits: number;
+  bytes: number;
+}
+
+export const DEFAULT_CONSOLIDATION: ConsolidationPolicy = { commits: 200, bytes: 4 * 1024 * 1024 };
+
+export type LineFormat = { version: 1; generations: number[] } | { version: 2; migratedFrom?: V1Marker } | null;
+
+export interface OpenedLine {
+  view: Manifest;
+  version: 1 | 2;
+  /** Identifies the state read: v1 the SHA-256 of the re-encoded manifest, v2 the newest commit's (or checkpoint's) digest. */
+  digest: string;
+  /** v2 only: what the read found (a writer continues from it). */
+  read?: V2Read;
+}
+
 export class BackupLine {
   readonly storage: StorageBackend;
   readonly backupId: string;
   private lease: Lease | null = null;
+  private readonly policy: ConsolidationPolicy;
+  /** Writer state (v2): set by openForWrite. */
+  private committed: CommittedState | null = null;
+  private seq = 0;
+  private base: ConsolidationBase = { checkpoint: null, indexes: new Map<string, TopicIndex>() };
+  private tail: Commit[] = [];
+  private tailBytes = 0;
+  /** Bytes and objects written by this writer, commits and consolidations (metrics, the benchmark). */
+  readonly written = { commits: 0, commitBytes: 0, consolidations: 0, consolidationBytes: 0, lastCommitBytes: 0 };
 
-  constructor(storage: StorageBackend, backupId: string) {
+  constructor(storage: StorageBackend, backupId: string, policy: ConsolidationPolicy = DEFAULT_CONSOLIDATION) {
     this.storage = storage;
     this.backupId = backupId;
+    this.policy = policy;
   }
 
+  /** Version 1 generations (manifests/), oldest first. */
   async generations(): Promise<number[]> {
     const out: number[] = [];
     for await (const o of this.storage.list(keys.manifestDir(this.backupId))) {
@@ -62,6 +104,30 @@ export class BackupLine {
     return out.sort((a, b) => a - b);
   }
 
+  /** Which format the line is in, or null when there is no line. */
+  async format(): Promise<LineFormat> {
+    if (await this.exists(v2keys.head(this.backupId))) return { version: 2 };
+    const gens = await this.generations();
+    const newest = gens.at(-1);
+    if (newest !== undefined) {
+      const marker = v1Marker(await this.storage.get(keys.manifest(this.backupId, newest)).catch(() => null));
+      return marker ? { version: 2, migratedFrom: marker } : { version: 1, generations: gens };
+    }
+    if (await this.exists(v2keys.commit(this.backupId, 1))) return { version: 2 };
+    return null;
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    try {
+      await this.storage.stat(key);
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  }
+
+  /** A version 1 generation. */
   async read(generation: number): Promise<Manifest> {
     const key = keys.manifest(this.backupId, generation);
     const bytes = await this.storage.get(key);
@@ -76,28 +142,202 @@ export class BackupLine {
     }
   }
 
-  /** The newest generation, or null when the line has none. A corrupt newest generation is an error. */
-  async latest(): Promise<Manifest | null> {
-    const gens = await this.generations();
-    const g = gens[gens.length - 1];
-    return g === undefined ? null : this.read(g);
+  /** The line's current state, limited to `scope`; null when the line does not exist. */
+  async open(scope: LoadScope = {}): Promise<OpenedLine | null> {
+    const format = await this.format();
+    if (!format) return null;
+    if (format.version === 1) {
+      const view = await this.read(format.generations.at(-1)!);
+      return { view, version: 1, digest: sha256OfManifest(view) };
+    }
+    let read: V2Read;
+    try {
+      read = await readV2(this.storage, this.backupId, scope);
+    } catch (e) {
+      if (e instanceof StateObjectCorrupt)
+        throw new IntegrityError(e.message, [e.key], {
+          hint: 'a metadata object of the line was changed or damaged after it was written; run validate to see what is affected, and restore the object from a copy of the storage',
+        });
+      throw e;
+    }
+    if (!read.checkpoint && read.tail.length === 0 && format.migratedFrom) {
+      // a migration that stopped before its checkpoint: the version 1 state still stands
+      const view = await this.read(format.migratedFrom.from_generation);
+      log.warn(
+        'this backup line was being migrated to format version 2 when that stopped; reading its version 1 state',
+        {
+          backup_id: this.backupId,
+          hint: 'run kafka-backup migrate to finish it',
+        },
+      );
+      return { view, version: 1, digest: sha256OfManifest(view) };
+    }
+    if (!read.checkpoint && read.tail.length === 0)
+      throw new IntegrityError(
+        `backup line ${this.backupId} has a head but no readable checkpoint or commit`,
+        [v2keys.head(this.backupId)],
+        {
+          hint: 'run validate --deep to see what is damaged',
+        },
+      );
+    return { view: read.view, version: 2, digest: read.digest, read };
   }
 
-  /** Writes `m` as generation m.generation; fails with FencedError if another writer took it. */
-  async commit(m: Manifest): Promise<void> {
-    const key = keys.manifest(this.backupId, m.generation);
+  /** The newest state (all of it), or null when the line has none. A damaged state is an IntegrityError. */
+  async latest(): Promise<Manifest | null> {
+    return (await this.open())?.view ?? null;
+  }
+
+  /**
+   * Opens the line for writing: offsets and metadata of every topic, not the file lists. A
+   * version 1 line is migrated first (data files are not touched). Null for a new line.
+   */
+  async openForWrite(writer: Manifest['writer']): Promise<Manifest | null> {
+    let opened = await this.open({ files: false });
+    if (opened?.version === 1) {
+      log.info('converting the backup line to format version 2 (data files stay as they are)', {
+        backup_id: this.backupId,
+      });
+      await this.migrate(writer);
+      opened = await this.open({ files: false });
+    }
+    const read = opened?.read;
+    this.seq = opened?.view.generation ?? 0;
+    this.base = { checkpoint: read?.checkpoint ?? null, indexes: read?.indexes ?? new Map() };
+    this.tail = read?.tail ?? [];
+    this.tailBytes = read?.tailBytes ?? 0;
+    this.committed = new CommittedState(opened?.view);
+    return opened?.view ?? null;
+  }
+
+  /**
+   * Commits what changed since the last commit: `view` is the writer's current state (offsets
+   * and metadata), `added` the files and gaps completed since. Sets view.generation. Fails with
+   * FencedError when another writer took the sequence number.
+   */
+  async commit(view: Manifest, added: Additions = new Map()): Promise<void> {
+    if (!this.committed) throw new Error('internal: commit() before openForWrite()');
+    const change = this.committed.diff(view, added);
+    const seq = this.seq + 1;
+    const c: Commit = {
+      format: 'kafka-backup/commit',
+      version: LINE_V2,
+      backup_id: this.backupId,
+      seq,
+      created_at: new Date().toISOString(),
+      writer: view.writer,
+      ...change,
+    };
+    const bytes = encodeV2(c);
     try {
-      await this.storage.put(key, encodeManifest(m), { ifAbsent: true });
+      await putImmutable(this.storage, v2keys.commit(this.backupId, seq), bytes);
     } catch (e) {
-      if (isAlreadyExists(e))
+      if (e instanceof ObjectTakenError || isAlreadyExists(e))
         throw new FencedError(
-          `another writer committed generation ${m.generation} of backup line ${this.backupId} first; this run stops without writing`,
+          `another writer committed number ${seq} of backup line ${this.backupId} first; this run stops without writing`,
           {
             hint: 'only one backup run may write a backup line at a time; check for another running backup with the same backup_id',
           },
         );
       throw e;
     }
+    this.seq = seq;
+    view.generation = seq;
+    view.created_at = c.created_at;
+    this.committed.record(view);
+    this.tail.push(c);
+    this.tailBytes += bytes.length;
+    this.written.commits++;
+    this.written.commitBytes += bytes.length;
+    this.written.lastCommitBytes = bytes.length;
+    if (isEmptyChange(change)) log.debug('commit without changes', { seq });
+    if (this.tail.length >= this.policy.commits || this.tailBytes >= this.policy.bytes) await this.consolidateNow(view);
+  }
+
+  /** Folds the commits since the last checkpoint into a new one. A failure leaves the commits, which stay the truth. */
+  async consolidateNow(view: Manifest): Promise<void> {
+    if (this.tail.length === 0) return;
+    try {
+      const r = await consolidate(this.storage, this.backupId, this.base, this.tail, view.writer);
+      this.base = { checkpoint: r.checkpoint, indexes: r.indexes };
+      this.tail = [];
+      this.tailBytes = 0;
+      this.written.consolidations++;
+      this.written.consolidationBytes += r.bytesWritten;
+      log.debug('checkpoint consolidated', { seq: r.checkpoint.seq, objects: r.objectsWritten, bytes: r.bytesWritten });
+    } catch (e) {
+      log.warn('consolidating the commits into a checkpoint failed; the commits stand and it is tried again later', {
+        error: e,
+      });
+    }
+  }
+
+  /**
+   * Converts a version 1 line to version 2 without touching data files: a version 1 marker
+   * generation first (older tools then refuse the line instead of writing beside it, and a
+   * running version 1 writer is fenced), then the checkpoint of the newest version 1 state.
+   * Re-running after a crash completes it. Returns the checkpoint's sequence number.
+   */
+  async migrate(writer: Manifest['writer']): Promise<{ from_generation: number; seq: number; bytes: number }> {
+    const format = await this.format();
+    if (!format)
+      throw new UsageError(`no backup '${this.backupId}' in ${this.storage.location}`, { code: 'UNKNOWN_BACKUP' });
+    let from: number;
+    if (format.version === 1) {
+      from = format.generations.at(-1)!;
+      const marker = encodeMarker(this.backupId, from);
+      try {
+        await putImmutable(this.storage, keys.manifest(this.backupId, from + 1), marker);
+      } catch (e) {
+        if (e instanceof ObjectTakenError)
+          throw new FencedError(
+            `a version 1 writer committed generation ${from + 1} of ${this.backupId} while it was being migrated`,
+            {
+              hint: 'stop the other backup of this line, then run migrate again',
+            },
+          );
+        throw e;
+      }
+    } else if (format.migratedFrom) from = format.migratedFrom.from_generation;
+    else throw new UsageError(`backup line ${this.backupId} is already in format version 2`, { code: 'ALREADY_V2' });
+    const v1 = await this.read(from);
+    const r = await consolidate(
+      this.storage,
+      this.backupId,
+      { checkpoint: null, indexes: new Map() },
+      migrationCommits(v1),
+      writer,
+      {
+        seq: from + 1,
+        stateAt: v1.created_at,
+        source: v1.source,
+      },
+    );
+    return { from_generation: from, seq: r.checkpoint.seq, bytes: r.bytesWritten };
+  }
+
+  /**
+   * Whether `digest` identifies a state of this line (OpenedLine.digest): a restore's offset map
+   * carries it so that it is never applied to another backup. v2 states are looked up by their
+   * number; v1 generations (also those a migrated line keeps) are scanned newest first.
+   */
+  async knowsDigest(digest: string, seq?: number): Promise<boolean> {
+    if (seq !== undefined)
+      for (const key of [v2keys.commit(this.backupId, seq), v2keys.checkpoint(this.backupId, seq)]) {
+        const bytes = await this.storage.get(key).catch((e) => {
+          if (isNotFound(e)) return null;
+          throw e;
+        });
+        if (bytes && signedDigest(bytes) === digest) return true;
+      }
+    for (const g of (await this.generations()).reverse()) {
+      try {
+        if (sha256OfManifest(await this.read(g)) === digest) return true;
+      } catch {
+        // an unreadable generation (or the migration marker) cannot be the one a restore read
+      }
+    }
+    return false;
   }
 
   async readLease(): Promise<Lease | null> {
@@ -153,20 +393,21 @@ export class BackupLine {
 export async function listLines(storage: StorageBackend): Promise<string[]> {
   const ids = new Set<string>();
   for await (const o of storage.list('')) {
-    const m = /^([^/]+)\/manifests\/\d{10}\.json$/.exec(o.key);
+    const m = /^([^/]+)\/(?:manifests\/\d{10}\.json|head\.json|log\/\d{10}\.json)$/.exec(o.key);
     if (m) ids.add(m[1]!);
   }
   return [...ids].sort();
 }
 
-/** Opens an existing line for reading, or fails listing the lines that exist. */
+/** Opens an existing line for reading (limited to `scope`), or fails listing the lines that exist. */
 export async function openExistingLine(
   storage: StorageBackend,
   backupId: string,
-): Promise<{ line: BackupLine; manifest: Manifest }> {
+  scope: LoadScope = {},
+): Promise<{ line: BackupLine; manifest: Manifest; opened: OpenedLine }> {
   const line = new BackupLine(storage, backupId);
-  const manifest = await line.latest();
-  if (!manifest) {
+  const opened = await line.open(scope);
+  if (!opened) {
     const lines = await listLines(storage);
     throw new UsageError(`no backup '${backupId}' in ${storage.location}`, {
       hint: lines.length
@@ -175,5 +416,22 @@ export async function openExistingLine(
       code: 'UNKNOWN_BACKUP',
     });
   }
-  return { line, manifest };
+  return { line, manifest: opened.view, opened };
+}
+
+function sha256OfManifest(m: Manifest): string {
+  return createHash('sha256').update(encodeManifest(m)).digest('hex');
+}
+
+function encodeMarker(backupId: string, from: number): Buffer {
+  const marker: V1Marker = {
+    format: 'kafka-backup/manifest',
+    version: 2,
+    backup_id: backupId,
+    generation: from + 1,
+    from_generation: from,
+    created_at: new Date().toISOString(),
+    note: 'this line is in format version 2 (head.json, log/, checkpoints/); read it with kafka-backup 0.2 or later',
+  };
+  return encodeMarkerBytes(marker);
 }

@@ -12,10 +12,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Admin, Connection } from '@platformatic/kafka';
 import { murmur2 } from '@platformatic/kafka';
+import { selectTopics } from '../backup/topic-patterns.ts';
 import { IntegrityError, isNotFound, KafkaError, UsageError } from '../errors.ts';
 import { type BatchHeader, compressionOf, isControl, isLogAppendTime, splitBatches } from '../format/batch.ts';
 import { KAFKA_CODEC_IDS } from '../format/kafka-compression.ts';
-import { encodeManifest } from '../format/manifest.ts';
 import { decodeRecords, encodeBatch, type KafkaRecord, restampBatch } from '../format/records.ts';
 import { readSegment } from '../format/segment.ts';
 import { describeTopics, IsolationLevel, ListOffsetTimestamp, listOffsets, pkey } from '../kafka/admin-helpers.ts';
@@ -179,8 +179,11 @@ class RateLimiter {
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const state = o.stateStorage ?? o.storage;
-  const { manifest } = await openExistingLine(o.storage, o.backupId);
-  const manifestSha = digestOf(encodeManifest(manifest));
+  // only the topics this restore may need: the file lists of the others are never read
+  const inScope = (name: string) =>
+    name in o.topicMapping || selectTopics([name], { ...o.topics, include_internal: true }).length > 0;
+  const { manifest, opened } = await openExistingLine(o.storage, o.backupId, { topics: inScope });
+  const manifestSha = opened.digest;
   const admin = createAdmin(o.target, 'target');
   const k = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -322,6 +325,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
       created_at: new Date().toISOString(),
       topics: {},
       manifest_sha256: manifestSha,
+      ...(opened.version === 2 ? { manifest_seq: manifest.generation } : {}),
     };
     for (const t of plan.topics) {
       const tm = mappings.get(t.target);

@@ -17,8 +17,10 @@ export interface OffsetMapping {
   created_at: string;
   /** target topic -> source topic, and per target partition its runs, in target offset order. */
   topics: Record<string, { source_topic: string; partitions: Record<string, MappingRun[]> }>;
-  /** SHA-256 of the manifest generation the restore read, so a mapping is never applied to another backup. */
+  /** Digest of the state the restore read (BackupLine.open), so a mapping is never applied to another backup. */
   manifest_sha256: string;
+  /** Number of that state (v2 commit or checkpoint; absent in maps of version 1 lines). */
+  manifest_seq?: number;
 }
 
 export class MappingBuilder {

@@ -1,7 +1,7 @@
 /**
  * list / describe / validate on a real backup: a topic on the test broker, records produced by
  * the Kafka client, a snapshot backup by the engine into a temp directory, then the CLI as a
- * user runs it, and a flipped byte in a data file and in a manifest caught by validate --deep.
+ * user runs it, and a flipped byte in a data file, in an old commit and in a chunk caught by validate.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { Admin, Producer } from '@platformatic/kafka';
 import { runBackup } from '../../../src/backup/engine.ts';
 import { backupDefaults } from '../../../src/backup/options.ts';
-import { keys } from '../../../src/format/manifest.ts';
+import { v2keys } from '../../../src/format/line-v2.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
 import { cli as run } from '../../helpers/cli.ts';
 
@@ -152,15 +152,26 @@ describe('inspect commands on a real backup', () => {
     assert.deepEqual(JSON.parse(r.stdout).bad_files, [victim]);
     assert.ok(r.stderr.includes(victim));
 
-    const manifestDir = join(dir, BACKUP, 'manifests');
-    const gens = readdirSync(manifestDir)
+    // the oldest commit is history (the state is read from the checkpoint): only --deep reads it
+    const logDir = join(dir, BACKUP, 'log');
+    const commits = readdirSync(logDir)
       .filter((f) => f.endsWith('.json'))
       .sort();
-    assert.ok(gens.length >= 2);
-    const oldest = keys.manifest(BACKUP, Number(gens[0]!.slice(0, 10)));
+    assert.ok(commits.length >= 2);
+    const oldest = v2keys.commit(BACKUP, Number(commits[0]!.slice(0, 10)));
     flip(join(dir, oldest), 30);
     const r2 = await run(['validate', '--path', dir, '--backup-id', BACKUP, '--deep', '--format', 'json']);
     assert.equal(r2.code, 3, r2.stderr);
     assert.deepEqual(JSON.parse(r2.stdout).bad_files.sort(), [oldest, victim].sort());
+
+    // a chunk the state references is read by every reader: shallow validate names it
+    const chunkDir = join(dir, BACKUP, 'chunks');
+    const chunks = readdirSync(chunkDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json'));
+    assert.ok(chunks.length > 0);
+    const chunk = `${BACKUP}/chunks/${chunks.sort()[0]!}`;
+    flip(join(dir, chunk), 40);
+    const r3 = await run(['validate', '--path', dir, '--backup-id', BACKUP, '--format', 'json']);
+    assert.equal(r3.code, 3, r3.stderr);
+    assert.ok(JSON.parse(r3.stdout).bad_files.includes(chunk), r3.stdout);
   });
 });

@@ -105,9 +105,10 @@ describe('exit codes', { timeout: 300_000 }, () => {
     const deep = await cli(['validate', '--path', store, '--backup-id', 'ok', '--deep']);
     assert.equal(deep.code, 3, deep.stdout + deep.stderr);
     noStack(deep.stderr);
-    const manifests = files(join(store, 'ok', 'manifests'), '.json');
-    const m = manifests[manifests.length - 1]!;
-    writeFileSync(m, readFileSync(m, 'utf8').replace('"backup_id": "ok"', '"backup_id": "ok "'));
+    // the checkpoint every reader opens the line from
+    const checkpoints = files(join(store, 'ok', 'checkpoints'), '.json');
+    const m = checkpoints[checkpoints.length - 1]!;
+    writeFileSync(m, readFileSync(m, 'utf8').replace('"backup_id":"ok"', '"backup_id":"ok "'));
     const shallow = await cli(['validate', '--path', store, '--backup-id', 'ok']);
     assert.equal(shallow.code, 3, shallow.stdout + shallow.stderr);
     assert.match(shallow.stdout + shallow.stderr, /manifest|digest/i);

@@ -42,9 +42,10 @@ async function killWhen(args: string[], progressed: () => Promise<boolean>, extr
   );
 }
 
+/** Commits of the line so far (one per checkpoint). */
 function manifestCount(dir: string, backupId: string): number {
   try {
-    return readdirSync(join(dir, 'backups', backupId, 'manifests')).length;
+    return readdirSync(join(dir, 'backups', backupId, 'log')).length;
   } catch {
     return 0;
   }
