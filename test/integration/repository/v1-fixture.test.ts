@@ -45,7 +45,13 @@ function copyFixture(): string {
 function digests(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const f of readdirSync(dir, { recursive: true, encoding: 'utf8' }))
-    if (f.endsWith('.kbs')) out.set(f, createHash('sha256').update(readFileSync(join(dir, f))).digest('hex'));
+    if (f.endsWith('.kbs'))
+      out.set(
+        f,
+        createHash('sha256')
+          .update(readFileSync(join(dir, f)))
+          .digest('hex'),
+      );
   return out;
 }
 

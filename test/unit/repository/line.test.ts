@@ -206,7 +206,7 @@ describe('repository format version 2', () => {
     await line.commit(view, advance(view, ['a'], 3));
     const check = (v: Manifest) => {
       assert.equal(v.retired_topics.length, 1);
-      assert.equal(v.retired_topics[0]!.state?.partitions['1']!.files.length, 1);
+      assert.equal(v.retired_topics[0]!.state!.partitions['1']!.files.length, 1);
       assert.equal(v.retired_topics[0]!.state?.topic_id, 'ida');
       assert.equal(v.topics['a']!.topic_id, 'ida2');
       assert.equal(v.topics['a']!.partitions['0']!.next_offset, 3);
