@@ -3,6 +3,8 @@
 #
 #   scripts/services.sh start|stop|status [kafka|kafka-cluster|kafka-secure|s3|azure|gcs|all]
 #
+# With no service (or `all`), start starts the four every test run needs (kafka s3 azure gcs);
+# stop and status cover all six, since tests start kafka-cluster and kafka-secure themselves.
 # Each service lives in scripts/services/<name>.sh and defines <name>_start, <name>_stop,
 # <name>_status. Starts are idempotent and wait until the service answers, then print its
 # address. Logs, pids and data go under .services/ (git-ignored); downloads are cached
@@ -20,7 +22,10 @@ action=${1:-}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(all)
-if [ "${targets[0]}" = all ]; then targets=(kafka s3 azure gcs); fi
+if [ "${targets[0]}" = all ]; then
+  if [ "$action" = start ]; then targets=(kafka s3 azure gcs)
+  else targets=(kafka kafka-cluster kafka-secure s3 azure gcs); fi
+fi
 
 case "$action" in
   start|stop|status) ;;

@@ -1,10 +1,38 @@
 #!/usr/bin/env bash
 # The project's test command (README): lint, type-check, build, start the real services,
-# run every test, and the benchmark in smoke mode. Run through `npm test` after `npm ci`.
+# run every test, and the benchmark in smoke mode; at the end it stops the services this run
+# started (KB_KEEP_SERVICES=1 keeps them). Run through `npm test` after `npm ci`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 t0=$SECONDS
 node scripts/check-node.js
+
+# Stop, at the end (pass or fail), the services this run started: those running now that were
+# not running before, including kafka-cluster and kafka-secure, which tests start themselves.
+# Services that were already up (a developer's, or another run's) are left as they were.
+# KB_KEEP_SERVICES=1 keeps everything running, for a faster next run.
+running_services() {
+  { bash scripts/services.sh status 2>/dev/null || true; } | awk '$2 == "running" { sub(/^kafka-cluster-[0-9]+$/, "kafka-cluster", $1); print $1 }' | sort -u
+}
+services_before=$(running_services)
+stop_started_services() {
+  local rc=$? started
+  trap - EXIT
+  if [ "${KB_KEEP_SERVICES:-}" = 1 ]; then
+    echo "== services kept running (KB_KEEP_SERVICES=1)"
+  else
+    started=$(comm -13 <(echo "$services_before") <(running_services) | paste -sd ' ' -)
+    if [ -n "$started" ]; then
+      echo "== stopping the services this run started: $started"
+      # shellcheck disable=SC2086 # one word per service
+      bash scripts/services.sh stop $started || echo "== could not stop every service (see above)" >&2
+    fi
+  fi
+  exit "$rc"
+}
+trap stop_started_services EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 echo "== lint";       npx biome check .
 echo "== typecheck";  npx tsc --noEmit
 echo "== build";      npx tsc -p tsconfig.build.json

@@ -1,10 +1,8 @@
 /** `kafka-backup backup -c backup.yaml`: runs a snapshot or continuous backup. */
 import type { Command } from 'commander';
-import { runBackup } from '../backup/engine.ts';
 import type { BackupOptions } from '../backup/options.ts';
 import { requireSections } from '../config/load.ts';
 import { KafkaBackupError } from '../errors.ts';
-import { startCommandMetrics } from '../metrics/command.ts';
 import { setLogContext } from '../util/log.ts';
 import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
 import { emit } from './output.ts';
@@ -17,6 +15,12 @@ export function registerBackupCommand(program: Command): void {
     .requiredOption('-c, --config <file>', 'YAML config file')
     .option('--format <format>', 'result format: text|json|yaml', 'text')
     .action(async (_opts, cmd: Command) => {
+      // Loaded here, not at the top: the engine brings the Kafka client and the metrics
+      // prom-client, which --help, --version and the other commands must not pay for.
+      const [{ runBackup }, { startCommandMetrics }] = await Promise.all([
+        import('../backup/engine.ts'),
+        import('../metrics/command.ts'),
+      ]);
       const format = formatOption(cmd);
       const config = requireSections(
         loadCommandConfig(cmd.opts()['config'], cmd),

@@ -1,62 +1,25 @@
 #!/usr/bin/env node
 /**
- * kafka-backup CLI entry point: global flags, one file per command, and the one place where
- * errors become messages and exit codes (src/errors.ts holds the mapping).
+ * kafka-backup CLI entry point (bin/kafka-backup.js runs its compiled form). It checks the Node.js
+ * version first and only then loads the program: static imports are all loaded before any code
+ * runs, so anything that fails on an old Node must come in through the dynamic import below.
+ * The program itself (flags, commands, errors to exit codes) is in program.ts.
  */
-import { Command, CommanderError } from 'commander';
-import { ConfigError, ExitCode, exitCodeOf, KafkaBackupError } from '../errors.ts';
-import { VERSION } from '../version.ts';
-import { registerCommands } from './commands.ts';
+import { unsupportedNodeMessage } from './node-support.ts';
 
-export function buildProgram(): Command {
-  const program = new Command('kafka-backup')
-    .description(
-      'Backup and restore for Apache Kafka: every record, any point in time, consumer offsets moved exactly.',
-    )
-    .version(VERSION, '-V, --version')
-    .option('--debug', 'show stack traces on errors')
-    .option('--log-level <level>', 'error|warn|info|debug', 'info')
-    .option('-q, --quiet', 'no progress output')
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
-  registerCommands(program);
-  return program;
+const unsupported = unsupportedNodeMessage();
+if (unsupported) {
+  process.stderr.write(`${unsupported}\n`);
+  process.exitCode = 1;
+} else {
+  import('./program.ts').then(({ main, reportError }) =>
+    main(process.argv).then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (error) => {
+        process.exitCode = reportError(error, process.argv.includes('--debug'));
+      },
+    ),
+  );
 }
-
-export function reportError(error: unknown, debug: boolean): number {
-  if (error instanceof CommanderError) {
-    // commander already printed its message; --help and --version exit 0
-    return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
-  }
-  const lines: string[] = [];
-  if (error instanceof KafkaBackupError) {
-    lines.push(`error: ${error.message}`);
-    if (error instanceof ConfigError) for (const p of error.problems) lines.push(`  - ${p}`);
-    if (error.hint) lines.push(`  fix: ${error.hint}`);
-  } else {
-    lines.push(`error: ${error instanceof Error ? error.message : String(error)}`);
-    lines.push('  this is unexpected; rerun with --debug and report it with the output');
-  }
-  if (debug && error instanceof Error && error.stack) lines.push(error.stack);
-  process.stderr.write(lines.join('\n') + '\n');
-  return exitCodeOf(error);
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
-  try {
-    await program.parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
-  } catch (error) {
-    return reportError(error, argv.includes('--debug'));
-  }
-}
-
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    process.exitCode = reportError(error, process.argv.includes('--debug'));
-  },
-);

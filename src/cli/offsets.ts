@@ -13,17 +13,7 @@ import type { Command } from 'commander';
 import { type Config, OFFSET_STRATEGIES, parseTime } from '../config/schema.ts';
 import { IntegrityError, UsageError } from '../errors.ts';
 import type { KafkaConnectionOptions } from '../kafka/client.ts';
-import {
-  type ApplyResult,
-  applyOffsets,
-  assertApplied,
-  type OffsetsRequest,
-  planOffsets,
-  rollbackOffsets,
-  showMapping,
-  snapshotOffsets,
-  verifyOffsets,
-} from '../offsets/manager.ts';
+import type { ApplyResult, OffsetsRequest } from '../offsets/manager.ts';
 import type { OffsetPlan, OffsetStrategy } from '../offsets/model.ts';
 import { parseMappingList } from '../offsets/translate.ts';
 import type { StorageBackend } from '../storage/backend.ts';
@@ -268,12 +258,16 @@ function applyDoc(r: ApplyResult) {
   };
 }
 
+// The manager loads the Kafka client; registering the commands (for --help, --version) must not.
+const manager = () => import('../offsets/manager.ts');
+
 export function registerOffsetsCommand(program: Command): void {
   const offsets = program
     .command('offsets')
     .description('plan and move consumer-group offsets onto restored data (default: plan)');
 
   const planAction = async (_o: unknown, cmd: Command) => {
+    const { planOffsets } = await manager();
     const format = formatOption(cmd, FORMATS);
     const b = await resolveBase(cmd);
     try {
@@ -300,6 +294,7 @@ export function registerOffsetsCommand(program: Command): void {
       .description('move the groups (with --execute; without it, print the plan). Takes a rollback snapshot first')
       .option('--execute', 'write the offsets'),
   ).action(async (_o: unknown, cmd: Command) => {
+    const { applyOffsets, assertApplied } = await manager();
     const format = formatOption(cmd, FORMATS);
     const b = await resolveBase(cmd);
     try {
@@ -340,6 +335,7 @@ export function registerOffsetsCommand(program: Command): void {
     offsets.command('snapshot').description("save the target's current offsets of the groups to the storage location"),
     false,
   ).action(async (_o: unknown, cmd: Command) => {
+    const { snapshotOffsets } = await manager();
     const format = formatOption(cmd, FORMATS);
     const b = await resolveBase(cmd);
     try {
@@ -393,6 +389,7 @@ export function registerOffsetsCommand(program: Command): void {
       .option('--dry-run', 'show what would change, write nothing'),
     false,
   ).action(async (_o: unknown, cmd: Command) => {
+    const { rollbackOffsets } = await manager();
     const format = formatOption(cmd, FORMATS);
     const b = await resolveBase(cmd);
     try {
@@ -437,6 +434,7 @@ export function registerOffsetsCommand(program: Command): void {
       .description('read the offsets back and compare them with the last apply (exit 3 on a difference)')
       .option('--apply-id <id>', 'the apply to check (default: the newest)'),
   ).action(async (_o: unknown, cmd: Command) => {
+    const { planOffsets, verifyOffsets } = await manager();
     const format = formatOption(cmd, FORMATS);
     const b = await resolveBase(cmd);
     try {
@@ -489,6 +487,7 @@ export function registerOffsetsCommand(program: Command): void {
       .command('show-mapping')
       .description("show the restore's offset map: per target partition, runs of source → target offsets"),
   ).action(async (_o: unknown, cmd: Command) => {
+    const { showMapping } = await manager();
     const format = formatOption(cmd, FORMATS);
     const o = cmd.opts() as CommonOpts;
     let config: Config | undefined;

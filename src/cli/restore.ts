@@ -1,9 +1,6 @@
 /** `kafka-backup restore -c restore.yaml`: restores a backup snapshot into Kafka. */
 import type { Command } from 'commander';
 import { requireSections } from '../config/load.ts';
-import { startCommandMetrics } from '../metrics/command.ts';
-import { applyGroupsAfterRestore } from '../offsets/manager.ts';
-import { runRestore } from '../restore/engine.ts';
 import type { RestoreOptions } from '../restore/options.ts';
 import { openStorageUrl } from '../storage/open.ts';
 import { setLogContext } from '../util/log.ts';
@@ -19,6 +16,13 @@ export function registerRestoreCommand(program: Command): void {
     .option('--dry-run', 'print the plan and write nothing')
     .option('--format <format>', 'result format: text|json|yaml', 'text')
     .action(async (_opts, cmd: Command) => {
+      // Loaded here, not at the top: these bring the Kafka client and prom-client, which
+      // --help, --version and the other commands must not pay for.
+      const [{ runRestore }, { applyGroupsAfterRestore }, { startCommandMetrics }] = await Promise.all([
+        import('../restore/engine.ts'),
+        import('../offsets/manager.ts'),
+        import('../metrics/command.ts'),
+      ]);
       const format = formatOption(cmd);
       const config = requireSections(
         loadCommandConfig(cmd.opts()['config'], cmd),

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { IntegrityError, UsageError } from '../errors.ts';
 import { formatBytes } from '../inspect/summary.ts';
-import { type ValidationReport, validateLine } from '../inspect/validate.ts';
+import type { ValidationReport } from '../inspect/validate.ts';
 import { storageFromPath } from './common.ts';
 import { emit, parseFormat } from './output.ts';
 
@@ -38,6 +38,8 @@ export function registerValidateCommand(program: Command): void {
     .option('--format <format>', 'text|json|yaml', 'text')
     .action(
       async (options: { path: string; backupId: string; deep?: boolean; concurrency: string; format: string }) => {
+        // Here, not at the top: reading data files brings the Kafka client's codecs (lz4).
+        const { validateLine } = await import('../inspect/validate.ts');
         const format = parseFormat(options.format);
         const concurrency = Number(options.concurrency);
         if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)

@@ -1,0 +1,53 @@
+/**
+ * The kafka-backup program: global flags, one file per command, and the one place where errors
+ * become messages and exit codes (src/errors.ts holds the mapping). Importing it runs nothing;
+ * main.ts is the entry point that runs it.
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError, ExitCode, exitCodeOf, KafkaBackupError } from '../errors.ts';
+import { VERSION } from '../version.ts';
+import { registerCommands } from './commands.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('kafka-backup')
+    .description(
+      'Backup and restore for Apache Kafka: every record, any point in time, consumer offsets moved exactly.',
+    )
+    .version(VERSION, '-V, --version')
+    .option('--debug', 'show stack traces on errors')
+    .option('--log-level <level>', 'error|warn|info|debug', 'info')
+    .option('-q, --quiet', 'no progress output')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerCommands(program);
+  return program;
+}
+
+export function reportError(error: unknown, debug: boolean): number {
+  if (error instanceof CommanderError) {
+    // commander already printed its message; --help and --version exit 0
+    return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+  }
+  const lines: string[] = [];
+  if (error instanceof KafkaBackupError) {
+    lines.push(`error: ${error.message}`);
+    if (error instanceof ConfigError) for (const p of error.problems) lines.push(`  - ${p}`);
+    if (error.hint) lines.push(`  fix: ${error.hint}`);
+  } else {
+    lines.push(`error: ${error instanceof Error ? error.message : String(error)}`);
+    lines.push('  this is unexpected; rerun with --debug and report it with the output');
+  }
+  if (debug && error instanceof Error && error.stack) lines.push(error.stack);
+  process.stderr.write(lines.join('\n') + '\n');
+  return exitCodeOf(error);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (error) {
+    return reportError(error, argv.includes('--debug'));
+  }
+}
