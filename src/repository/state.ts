@@ -13,7 +13,13 @@ export interface LoadScope {
   topics?: (name: string) => boolean;
   /** Whether to load the file and gap lists (false: offsets and metadata only, for the writer). */
   files?: boolean;
+  /** Partitions whose file lists to load (all of the topics in scope when absent); others keep their offsets only. */
+  partitions?: (topic: string, partition: number) => boolean;
 }
+
+/** Whether the file lists of this partition are wanted. */
+export const wantsFiles = (scope: LoadScope, topic: string, partition: number) =>
+  scope.files !== false && (!scope.partitions || scope.partitions(topic, partition));
 
 export const wants = (scope: LoadScope, topic: string) => !scope.topics || scope.topics(topic);
 
@@ -60,7 +66,7 @@ export function applyCommit(view: Manifest, c: Commit, scope: LoadScope): void {
   for (const [name, parts] of Object.entries(c.partitions ?? {})) {
     const t = view.topics[name];
     if (!t) continue;
-    for (const [p, ch] of Object.entries(parts)) applyPartition(t, p, ch, scope.files !== false);
+    for (const [p, ch] of Object.entries(parts)) applyPartition(t, p, ch, wantsFiles(scope, name, Number(p)));
   }
   for (const s of c.snapshots ?? []) applySnapshot(view, s, scope);
 }

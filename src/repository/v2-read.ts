@@ -19,7 +19,7 @@ import {
 import type { Manifest, PartitionState, TopicState } from '../format/manifest.ts';
 import { SignedObjectError, signedDigest } from '../format/signed.ts';
 import type { StorageBackend } from '../storage/backend.ts';
-import { applyCommit, emptyView, type LoadScope, wants } from './state.ts';
+import { applyCommit, emptyView, type LoadScope, wants, wantsFiles } from './state.ts';
 
 /** What a v2 read found: the view, and the pieces a writer continues from. */
 /** Commits read at once after the checkpoint. */
@@ -128,7 +128,7 @@ export async function readV2(storage: StorageBackend, backupId: string, scope: L
       const state: TopicState = { ...meta, partitions: {} };
       for (const [p, pi] of Object.entries(index.partitions)) {
         const ps: PartitionState = { start_offset: pi.start_offset, next_offset: pi.next_offset, files: [], gaps: [] };
-        if (scope.files !== false)
+        if (wantsFiles(scope, name, Number(p)))
           for (const ref of pi.chunks) {
             const key = chunkKey(backupId, name, meta.topic_id, Number(p), ref);
             const chunk: Chunk = await readObject(storage, 'chunk', key, backupId, () => objectsRead++);
