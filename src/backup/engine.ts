@@ -787,11 +787,13 @@ class BackupEngine {
 
   /** Commits a generation when files completed since the last one (at most every checkpoint interval). */
   private async maybeCheckpoint(force = false): Promise<void> {
+    // Recovery point: a file is closed on the loop pass after its oldest record has waited
+    // segment_max_interval (not only at checkpoint time, which added up to one more interval),
+    // and whatever blocks are still being written (the write chain keeps the order), so the
+    // next checkpoint, within checkpoint_interval, lists it.
+    if (this.o.mode === 'continuous') for (const w of this.writers.values()) if (w.fileIsOld) w.closeFile();
     if (!force && Date.now() - this.lastCheckpoint < this.o.checkpointIntervalSecs * 1000) return;
-    if (this.o.mode === 'continuous') {
-      for (const w of this.writers.values()) if (w.fileIsOld && w.pendingBlocks === 0) w.closeFile();
-      await this.capturePeriodically();
-    }
+    if (this.o.mode === 'continuous') await this.capturePeriodically();
     await this.checkpoint();
   }
 
