@@ -70,6 +70,8 @@ export class PartitionWriter {
    * opened never got old, so its records waited in memory until the run ended.
    */
   private uncoveredSince = 0;
+  /** The uncoveredSince of each range handed to closeFile whose file (or gap) is not committed yet, oldest first. */
+  private readonly closing: number[] = [];
   /** Start of the offsets the open (or next) file will cover. */
   private fileStart: number;
   private skipped: Partial<Record<GapCause, number>> = {};
@@ -275,6 +277,20 @@ export class PartitionWriter {
   }
 
   /**
+   * When (ms) the oldest offset read but not yet in a finished file or recorded gap was read, 0
+   * when everything read is durable: what a crash of this process now would lose from storage.
+   */
+  get pendingSince(): number {
+    for (const t of this.closing) if (t > 0) return t;
+    return this.uncoveredSince;
+  }
+
+  /** Offsets read but not yet in a finished file or recorded gap. */
+  get pendingOffsets(): number {
+    return Math.max(0, this.position - this.committedEnd);
+  }
+
+  /**
    * Flushes the open block and commits the open file, covering [fileStart, position). When no
    * file is open, the skipped offsets up to the position become a recorded gap.
    */
@@ -288,6 +304,8 @@ export class PartitionWriter {
     const maxBatch = this.fileMaxBatch;
     this.fileMaxBatch = 0;
     this.fileRawBytes = 0;
+    // the range's age moves to `closing` until its file is committed (pendingSince)
+    this.closing.push(this.uncoveredSince);
     this.uncoveredSince = 0;
     this.enqueue(async () => {
       const seg = this.segment;
@@ -298,6 +316,7 @@ export class PartitionWriter {
           this.newGaps.push({ start: fileStart, end: coverEnd, cause });
         }
         this.committedEnd = coverEnd;
+        this.closing.shift();
         return;
       }
       const s = await seg.finish();
@@ -319,6 +338,7 @@ export class PartitionWriter {
         created_at: new Date().toISOString(),
       });
       this.committedEnd = coverEnd;
+      this.closing.shift();
     });
   }
 
