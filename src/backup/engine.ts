@@ -114,6 +114,7 @@ class BackupEngine {
     partitionsTotal: 0,
     recordsRemaining: -1,
     lagSeconds: -1,
+    oldestPendingSecs: 0,
     topics: {},
   };
   private throttleWindowStart = Date.now();
@@ -758,36 +759,66 @@ class BackupEngine {
   }
 
   private snapshotProgress(): BackupProgress {
+    const now = Date.now();
     let remaining = 0;
     let known = false;
     let oldest = Number.POSITIVE_INFINITY;
+    let pendingSince = Number.POSITIVE_INFINITY;
     for (const w of this.writers.values()) {
+      const since = w.pendingSince;
+      if (since > 0) pendingSince = Math.min(pendingSince, since);
       const end = Number.isFinite(w.end) ? w.end : w.lastStable;
       if (end < 0) continue;
       known = true;
-      const behind = Math.max(0, end - w.position);
+      // Counted from what is durable (committedEnd), not from the fetch position: records read
+      // but still in memory or in an unfinished file are not backed up yet.
+      const behind = Math.max(0, end - w.committedEnd);
       remaining += behind;
       if (behind > 0 && w.newestStored >= 0) oldest = Math.min(oldest, w.newestStored);
     }
+    const pendingAge = Number.isFinite(pendingSince) ? Math.max(0, (now - pendingSince) / 1000) : 0;
+    this.progress.oldestPendingSecs = pendingAge;
     this.progress.recordsRemaining = known ? remaining : -1;
-    this.progress.lagSeconds = !known
-      ? -1
-      : remaining === 0
-        ? 0
-        : Number.isFinite(oldest)
-          ? Math.max(0, (Date.now() - oldest) / 1000)
-          : -1;
+    let lag = !known ? -1 : remaining === 0 ? 0 : Number.isFinite(oldest) ? Math.max(0, (now - oldest) / 1000) : -1;
+    // what storage holds is at least as old as the oldest record read but not yet durable
+    if (known && pendingAge > lag) lag = pendingAge;
+    this.progress.lagSeconds = lag;
     return this.progress;
+  }
+
+  /**
+   * Continuous mode: the snapshot records what is read but not yet listed, for `status` (which
+   * reads storage only). Returns true when the oldest such record changed since the last
+   * generation (none -> some, some -> none, or a file finished), so that this checkpoint commits
+   * even without new files and `status` learns of records waiting; a changing count alone does
+   * not force a generation.
+   */
+  private notePending(): boolean {
+    if (this.o.mode !== 'continuous') return false;
+    let since = Number.POSITIVE_INFINITY;
+    const offsets: Record<string, number> = {};
+    for (const w of this.writers.values()) {
+      const n = w.pendingOffsets;
+      if (n > 0) offsets[w.o.topic] = (offsets[w.o.topic] ?? 0) + n;
+      const s = w.pendingSince;
+      if (s > 0) since = Math.min(since, s);
+    }
+    const before = this.snapshot.pending?.oldest_read_at;
+    if (Number.isFinite(since)) this.snapshot.pending = { oldest_read_at: new Date(since).toISOString(), offsets };
+    else delete this.snapshot.pending;
+    return this.snapshot.pending?.oldest_read_at !== before;
   }
 
   /** Commits a generation when files completed since the last one (at most every checkpoint interval). */
   private async maybeCheckpoint(force = false): Promise<void> {
+    // Recovery point: a file is closed on the loop pass after its oldest record has waited
+    // segment_max_interval (not only at checkpoint time, which added up to one more interval),
+    // and whatever blocks are still being written (the write chain keeps the order), so the
+    // next checkpoint, within checkpoint_interval, lists it.
+    if (this.o.mode === 'continuous') for (const w of this.writers.values()) if (w.fileIsOld) w.closeFile();
     if (!force && Date.now() - this.lastCheckpoint < this.o.checkpointIntervalSecs * 1000) return;
-    if (this.o.mode === 'continuous') {
-      for (const w of this.writers.values()) if (w.fileIsOld && w.pendingBlocks === 0) w.closeFile();
-      await this.capturePeriodically();
-    }
-    await this.checkpoint();
+    if (this.o.mode === 'continuous') await this.capturePeriodically();
+    await this.checkpoint(undefined, this.notePending());
   }
 
   /** Continuous mode: a timestamped capture of the consumer-group offsets every minute. */
@@ -807,9 +838,9 @@ class BackupEngine {
     }
   }
 
-  private async checkpoint(final?: Snapshot['state']): Promise<void> {
+  private async checkpoint(final?: Snapshot['state'], dirty = false): Promise<void> {
     this.lastCheckpoint = Date.now();
-    let changed = final !== undefined;
+    let changed = final !== undefined || dirty;
     const added: Additions = new Map();
     for (const w of this.writers.values()) {
       const { files, gaps, nextOffset } = w.takeCommitted();
@@ -844,6 +875,7 @@ class BackupEngine {
   private async finish(): Promise<BackupResult> {
     const o = this.o;
     await this.closeAll();
+    delete this.snapshot.pending; // everything read is in a finished file now
     const interrupted = this.stopping && o.mode === 'snapshot' && [...this.writers.values()].some((w) => !w.done);
     if (!interrupted && o.captureOffsets) {
       try {

@@ -46,10 +46,18 @@ export interface BackupProgress {
   files: number;
   partitionsDone: number;
   partitionsTotal: number;
-  /** Records (offsets) still to read: to the snapshot end offsets, or to the last known end offsets when following. */
+  /**
+   * Records (offsets) not yet durable: still to read, or read but not yet in a finished data file;
+   * to the snapshot end offsets, or to the last known end offsets when following.
+   */
   recordsRemaining: number;
-  /** Seconds between now and the newest record stored of the partitions still behind (-1 unknown). */
+  /**
+   * Seconds between now and the newest record stored of the partitions still behind, at least
+   * oldestPendingSecs (-1 unknown).
+   */
   lagSeconds: number;
+  /** Seconds since the oldest record read but not yet in a finished data file was read (0 when none). */
+  oldestPendingSecs: number;
   topics: Record<string, { records: number; bytes: number }>;
 }
 

@@ -61,8 +61,17 @@ export class PartitionWriter {
   private readonly filter = new TransactionFilter();
   private block: OpenBlock | null = null;
   private segment: SegmentWriter | null = null;
-  private segmentOpenedAt = 0;
   private segmentSeq = 0;
+  /**
+   * When (ms) the fetch position first moved past fileStart, i.e. when the oldest offset the
+   * open (or next) file will cover was read; 0 when there is none. A file's age counts from
+   * here, not from when its first block reached storage: a few records stay in the open block
+   * (below batch_size and max_batch_bytes), no segment is opened, and a file that is never
+   * opened never got old, so its records waited in memory until the run ended.
+   */
+  private uncoveredSince = 0;
+  /** The uncoveredSince of each range handed to closeFile whose file (or gap) is not committed yet, oldest first. */
+  private readonly closing: number[] = [];
   /** Start of the offsets the open (or next) file will cover. */
   private fileStart: number;
   private skipped: Partial<Record<GapCause, number>> = {};
@@ -107,6 +116,12 @@ export class PartitionWriter {
     if (to <= this.position) return;
     this.skip(cause, Math.min(to, this.end) - this.position);
     this.position = Math.min(to, this.end);
+    this.noteRead();
+  }
+
+  /** Starts the age of the uncovered range when the position has just moved past fileStart. */
+  private noteRead(): void {
+    if (this.uncoveredSince === 0 && this.position > this.fileStart) this.uncoveredSince = Date.now();
   }
 
   /** Ingests one partition of a fetch response. Returns the number of records kept. */
@@ -150,6 +165,7 @@ export class PartitionWriter {
       if (b && (b.bytes >= this.o.maxBatchBytes || b.records >= this.o.batchSize)) this.flushBlock();
     }
     if (kept === 0 && !this.block) this.filter.prune(BigInt(this.position));
+    this.noteRead();
     return kept;
   }
 
@@ -238,7 +254,6 @@ export class PartitionWriter {
       created_at: new Date().toISOString(),
     };
     this.segment = new SegmentWriter(await this.o.storage.openWriter(key), key, header, this.o.fileChecksum);
-    this.segmentOpenedAt = Date.now();
   }
 
   private enqueue(task: () => Promise<void>): void {
@@ -252,9 +267,27 @@ export class PartitionWriter {
     });
   }
 
-  /** True when the open file should be closed because of its age (continuous mode). */
+  /**
+   * True when the open file should be closed because of its age (continuous mode): its oldest
+   * offset was read segment_max_interval ago, whether its records are in storage blocks or still
+   * in the open block, or are only skipped offsets (a transaction marker) that become a gap.
+   */
   get fileIsOld(): boolean {
-    return this.segment !== null && Date.now() - this.segmentOpenedAt >= this.o.segmentMaxIntervalMs;
+    return this.uncoveredSince > 0 && Date.now() - this.uncoveredSince >= this.o.segmentMaxIntervalMs;
+  }
+
+  /**
+   * When (ms) the oldest offset read but not yet in a finished file or recorded gap was read, 0
+   * when everything read is durable: what a crash of this process now would lose from storage.
+   */
+  get pendingSince(): number {
+    for (const t of this.closing) if (t > 0) return t;
+    return this.uncoveredSince;
+  }
+
+  /** Offsets read but not yet in a finished file or recorded gap. */
+  get pendingOffsets(): number {
+    return Math.max(0, this.position - this.committedEnd);
   }
 
   /**
@@ -271,6 +304,9 @@ export class PartitionWriter {
     const maxBatch = this.fileMaxBatch;
     this.fileMaxBatch = 0;
     this.fileRawBytes = 0;
+    // the range's age moves to `closing` until its file is committed (pendingSince)
+    this.closing.push(this.uncoveredSince);
+    this.uncoveredSince = 0;
     this.enqueue(async () => {
       const seg = this.segment;
       this.segment = null;
@@ -280,6 +316,7 @@ export class PartitionWriter {
           this.newGaps.push({ start: fileStart, end: coverEnd, cause });
         }
         this.committedEnd = coverEnd;
+        this.closing.shift();
         return;
       }
       const s = await seg.finish();
@@ -301,6 +338,7 @@ export class PartitionWriter {
         created_at: new Date().toISOString(),
       });
       this.committedEnd = coverEnd;
+      this.closing.shift();
     });
   }
 

@@ -73,7 +73,17 @@ export interface BackupStatus {
     error?: string | undefined;
   } | null;
   lease: (Lease & { expired: boolean; expires_in_secs: number }) | null;
-  progress: { offsets_done: number; offsets_total: number; offsets_remaining: number; percent: number };
+  progress: {
+    offsets_done: number;
+    offsets_total: number;
+    offsets_remaining: number;
+    percent: number;
+    /**
+     * Continuous mode, while a run is writing: seconds since the oldest record it had read but not
+     * yet listed (as of the newest generation) was read; 0 when none. Those offsets count as remaining.
+     */
+    oldest_pending_age_secs: number;
+  };
   topics: TopicStatus[];
   restores: RestoreStatus[];
 }
@@ -132,6 +142,9 @@ export async function backupStatus(
   const snap = m.snapshots[m.snapshots.length - 1];
   const prev = snap ? [...m.snapshots].reverse().find((s) => s !== snap && s.state === 'complete') : undefined;
   const topics: TopicStatus[] = [];
+  // a continuous snapshot's end offsets follow what is listed; what the run read beyond them is
+  // recorded as pending (only meaningful while that run is in progress)
+  const pending = snap?.state === 'in-progress' ? snap.pending : undefined;
   for (const [topic, ends] of Object.entries(snap?.end_offsets ?? {})) {
     const ts = m.topics[topic];
     const t: TopicStatus = {
@@ -164,6 +177,9 @@ export async function backupStatus(
         t.stored_bytes += f.size;
       }
     }
+    const waiting = pending?.offsets[topic] ?? 0;
+    t.offsets_total += waiting;
+    t.offsets_remaining += waiting;
     t.percent = pct(t.offsets_done, t.offsets_total);
     topics.push(t);
   }
@@ -212,7 +228,15 @@ export async function backupStatus(
     lease: lease
       ? { ...lease, expired: expiresAt <= now, expires_in_secs: Math.round((expiresAt - now) / 1000) }
       : null,
-    progress: { offsets_done: done, offsets_total: total, offsets_remaining: total - done, percent: pct(done, total) },
+    progress: {
+      offsets_done: done,
+      offsets_total: total,
+      offsets_remaining: total - done,
+      percent: pct(done, total),
+      oldest_pending_age_secs: pending
+        ? Math.max(0, Math.round((now - Date.parse(pending.oldest_read_at)) / 100) / 10)
+        : 0,
+    },
     topics,
     restores,
   };
@@ -236,6 +260,8 @@ export function renderStatus(s: BackupStatus): string {
     out.push(
       `  progress: ${s.progress.offsets_done}/${s.progress.offsets_total} offsets (${s.progress.percent}%), ${s.progress.offsets_remaining} remaining`,
     );
+    if (s.progress.oldest_pending_age_secs > 0)
+      out.push(`  oldest record read but not yet listed: read ${s.progress.oldest_pending_age_secs}s ago`);
   } else out.push('  no snapshot yet');
   if (s.topics.length) {
     out.push(

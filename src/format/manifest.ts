@@ -82,6 +82,11 @@ export interface Snapshot {
   /** Storage key of the consumer-group offsets captured for this snapshot. */
   consumer_offsets?: string;
   error?: string;
+  /**
+   * Continuous mode, while running, as of this generation: offsets read from Kafka but not yet
+   * in a listed file or gap (per topic), and when the oldest of them was read. Absent when none.
+   */
+  pending?: { oldest_read_at: string; offsets: Record<string, number> };
 }
 
 export interface Manifest {

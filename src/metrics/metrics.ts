@@ -74,6 +74,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
   private readonly storedBytes!: Counter;
   private readonly lag!: Gauge;
   private readonly lagSeconds!: Gauge;
+  private readonly pendingAge!: Gauge;
   private readonly eta!: Gauge;
   private readonly ratio!: Gauge;
   private readonly files!: Counter;
@@ -180,7 +181,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
       });
       this.lag = new Gauge({
         name: 'kafka_backup_lag_records',
-        help: "Records (offsets) still to read: to the snapshot's end offsets, or to the last known end offsets when following",
+        help: "Records (offsets) not yet durable (still to read, or read but not yet in a finished data file): to the snapshot's end offsets, or to the last known end offsets when following",
         registers: [],
       });
       this.lagSeconds = new Gauge({
@@ -188,6 +189,12 @@ export class KafkaBackupMetrics implements StorageMetrics {
         help: 'Seconds between now and the newest record stored of the partitions still behind (0 when caught up)',
         registers: [],
       });
+      this.pendingAge = new Gauge({
+        name: 'kafka_backup_oldest_pending_record_age_seconds',
+        help: 'Seconds since the oldest record read from Kafka but not yet in a finished data file was read (0 when none): what a crash now would lose from storage',
+        registers: r,
+      });
+      this.pendingAge.set(0);
       this.eta = new Gauge({
         name: 'kafka_backup_eta_seconds',
         help: 'Snapshot mode: estimated seconds until the snapshot end offsets are reached, at the mean rate so far',
@@ -342,6 +349,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
     this.partitions.set({ state: 'total' }, p.partitionsTotal);
     this.partitions.set({ state: 'done' }, p.partitionsDone);
     if (p.lagSeconds >= 0) this.setLazy(this.lagSeconds, p.lagSeconds);
+    this.pendingAge.set(p.oldestPendingSecs);
     if (p.recordsRemaining >= 0) {
       this.setLazy(this.lag, p.recordsRemaining);
       const elapsed = this.now() - this.started;

@@ -173,6 +173,17 @@ describe('metrics endpoint (backup and restore against S3 via fault proxy)', { t
       assert.ok(v[0]! <= 3 * RECORDS_PER_TOPIC);
     });
     check('kafka_backup_eta_seconds', () => changes(series(s, 'kafka_backup_eta_seconds'), 'eta'));
+    check('kafka_backup_oldest_pending_record_age_seconds', () => {
+      const v = series(s, 'kafka_backup_oldest_pending_record_age_seconds');
+      assert.ok(
+        v.some((x) => x > 0),
+        `records read waited for their file to be finished: ${v.slice(0, 10).join(', ')} ...`,
+      );
+      assert.ok(
+        v.every((x) => x >= 0 && x < 60),
+        'an age in seconds, bounded by how long a file stays open',
+      );
+    });
     check('kafka_backup_lag_seconds', () => changes(series(s, 'kafka_backup_lag_seconds'), 'lag in seconds'));
     check('kafka_backup_compression_ratio', () => {
       const v = series(s, 'kafka_backup_compression_ratio');

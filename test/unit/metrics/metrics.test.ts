@@ -29,6 +29,7 @@ const progress = (over: Partial<BackupProgress>): BackupProgress => ({
   partitionsTotal: 4,
   recordsRemaining: 100,
   lagSeconds: 5,
+  oldestPendingSecs: 0,
   topics: {},
   ...over,
 });
@@ -101,6 +102,15 @@ describe('KafkaBackupMetrics', () => {
     const s = await scrape(m);
     assert.equal(s.get('kafka_backup_lag_records'), undefined);
     assert.equal(s.get('kafka_backup_eta_seconds'), undefined);
+  });
+
+  test('the age of the oldest record read but not yet durable is 0 until one waits, and back to 0 after', async () => {
+    const m = new KafkaBackupMetrics({ command: 'backup', backupId: 'b', maxTopicLabels: 10 });
+    assert.equal((await scrape(m)).get('kafka_backup_oldest_pending_record_age_seconds'), 0);
+    m.backupProgress(progress({ oldestPendingSecs: 1.5 }));
+    assert.equal((await scrape(m)).get('kafka_backup_oldest_pending_record_age_seconds'), 1.5);
+    m.backupProgress(progress({ oldestPendingSecs: 0 }));
+    assert.equal((await scrape(m)).get('kafka_backup_oldest_pending_record_age_seconds'), 0);
   });
 
   test('a committed manifest generation is a checkpoint; storage errors are classified', async () => {

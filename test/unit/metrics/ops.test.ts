@@ -24,6 +24,7 @@ async function published(): Promise<Set<string>> {
     partitionsTotal: 1,
     recordsRemaining: 1,
     lagSeconds: 3,
+    oldestPendingSecs: 2,
     topics: { t: { records: 1, bytes: 2 } },
   });
   b.request('s3', 'put', 'b/manifests/0000000001.json', 0.1);
