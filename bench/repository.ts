@@ -147,23 +147,34 @@ function parseArgs(argv: string[]): Args {
 const RECORDS_PER_FILE = 30_000;
 const DAY = 86_400;
 
+/** Deterministic noise, so entries compress like real ones (digests and sizes are not regular). */
+let seed = 0x9e3779b9;
+function noise(): number {
+  seed ^= seed << 13;
+  seed ^= seed >>> 17;
+  seed ^= seed << 5;
+  return (seed >>> 0) / 2 ** 32;
+}
+
 function entry(p: number, first: number, t: number, seq: number): FileEntry {
   return {
     key: `${ID}/data/${TOPIC}/${p}/${String(first).padStart(20, '0')}-mx585szye07326-${seq}.kbs`,
-    size: 1_400_000 + (first % 9973),
-    crc32c: (first >>> 0).toString(16).padStart(8, '0'),
+    size: 1_300_000 + Math.floor(noise() * 200_000),
+    crc32c: Math.floor(noise() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0'),
     run_id: 'mx585szye07326',
     first_offset: first,
     last_offset: first + RECORDS_PER_FILE - 1,
     records: RECORDS_PER_FILE,
-    batches: 480,
+    batches: 470 + Math.floor(noise() * 20),
     blocks: 3,
-    raw_bytes: 3_000_000,
-    max_batch_bytes: 6_400,
-    min_timestamp: 1_767_225_600_000 + t * 1000 - 300_000,
-    max_timestamp: 1_767_225_600_000 + t * 1000,
+    raw_bytes: 2_900_000 + Math.floor(noise() * 200_000),
+    max_batch_bytes: 6_000 + Math.floor(noise() * 800),
+    min_timestamp: 1_767_225_600_000 + t * 1000 - 300_000 + Math.floor(noise() * 1000),
+    max_timestamp: 1_767_225_600_000 + t * 1000 - Math.floor(noise() * 1000),
     skipped: {},
-    created_at: new Date(1_767_225_600_000 + t * 1000).toISOString(),
+    created_at: new Date(1_767_225_600_000 + t * 1000 + Math.floor(noise() * 1000)).toISOString(),
   };
 }
 

@@ -8,12 +8,14 @@
  *   <id>/chunks/…                 immutable lists of files and gaps of one partition's offset range
  *   <id>/head.json                points at the newest checkpoint (a hint, overwritten)
  *
- * Every object is signed JSON (src/format/signed.ts). Opening a line reads the head, one
+ * Every object is signed JSON (src/format/signed.ts), stored zstd-compressed (`.json.zst`; file
+ * entries compress about 9:1), except the head, which stays plain JSON. Opening a line reads the head, one
  * checkpoint, the indexes of the topics it needs, and the commits after the checkpoint (their
  * number is bounded by the writer's consolidation policy); it never lists the log.
  */
+import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import type { FileEntry, Gap, Manifest, Snapshot, TopicState } from './manifest.ts';
-import { decodeSigned, encodeSigned, SignedObjectError } from './signed.ts';
+import { decodeSigned, encodeSigned, SignedObjectError, signedDigest } from './signed.ts';
 
 export const LINE_V2 = 2;
 
@@ -160,26 +162,52 @@ const pad20 = (n: number) => String(n).padStart(20, '0');
 export const v2keys = {
   head: (id: string) => `${id}/head.json`,
   logDir: (id: string) => `${id}/log/`,
-  commit: (id: string, seq: number) => `${id}/log/${pad10(seq)}.json`,
+  commit: (id: string, seq: number) => `${id}/log/${pad10(seq)}.json.zst`,
   checkpointDir: (id: string) => `${id}/checkpoints/`,
-  checkpoint: (id: string, seq: number) => `${id}/checkpoints/${pad10(seq)}.json`,
+  checkpoint: (id: string, seq: number) => `${id}/checkpoints/${pad10(seq)}.json.zst`,
   index: (id: string, seq: number, topic: string, topicId: string) =>
-    `${id}/index/${pad10(seq)}/${encodeURIComponent(topic)}.${topicId}.json`,
+    `${id}/index/${pad10(seq)}/${encodeURIComponent(topic)}.${topicId}.json.zst`,
   chunk: (id: string, topic: string, topicId: string, partition: number, from: number, level: number, seq: number) =>
-    `${id}/chunks/${encodeURIComponent(topic)}.${topicId}/${partition}/${pad20(from)}-L${level}-${pad10(seq)}.json`,
+    `${id}/chunks/${encodeURIComponent(topic)}.${topicId}/${partition}/${pad20(from)}-L${level}-${pad10(seq)}.json.zst`,
 };
 
 export function chunkKey(backupId: string, topic: string, topicId: string, partition: number, ref: ChunkRef): string {
   return v2keys.chunk(backupId, topic, topicId, partition, ref.from, ref.level, ref.seq);
 }
 
-export function seqOfKey(key: string): number | null {
-  const m = /\/(?:log|checkpoints)\/(\d{10})\.json$/.exec(key);
+/** The number of a commit key (`<id>/log/<seq>.json`), or null. */
+export function commitSeqOfKey(key: string): number | null {
+  const m = /\/log\/(\d{10})\.json\.zst$/.exec(key);
   return m ? Number(m[1]) : null;
 }
 
+export function seqOfKey(key: string): number | null {
+  const m = /\/(?:log|checkpoints)\/(\d{10})\.json\.zst$/.exec(key);
+  return m ? Number(m[1]) : null;
+}
+
+const ZSTD_MAGIC = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
+/** Decoded objects are small; a larger one is damage or an attack on the reader. */
+const MAX_OBJECT_BYTES = 512 * 1024 * 1024;
+
 export function encodeV2(o: V2Object): Buffer {
-  return encodeSigned(o);
+  const signed = encodeSigned(o);
+  return o.format === 'kafka-backup/head' ? signed : zstdCompressSync(signed);
+}
+
+/** The signed bytes of a stored object (decompressed when it is zstd). Throws SignedObjectError. */
+export function plainV2(key: string, bytes: Buffer): Buffer {
+  if (bytes.length < 4 || !bytes.subarray(0, 4).equals(ZSTD_MAGIC)) return bytes;
+  try {
+    return zstdDecompressSync(bytes, { maxOutputLength: MAX_OBJECT_BYTES });
+  } catch (e) {
+    throw new SignedObjectError(key, `not a valid zstd frame (${(e as Error).message})`);
+  }
+}
+
+/** The digest that identifies a stored object's content (its trailer's), or null. */
+export function digestOfV2(key: string, bytes: Buffer): string | null {
+  return signedDigest(plainV2(key, bytes));
 }
 
 const FORMATS = {
@@ -197,7 +225,7 @@ export function decodeV2<K extends keyof typeof FORMATS>(
   bytes: Buffer,
   backupId: string,
 ): Extract<V2Object, { format: (typeof FORMATS)[K] }> {
-  const o = decodeSigned<V2Object>(key, bytes);
+  const o = decodeSigned<V2Object>(key, plainV2(key, bytes));
   if (o.format !== FORMATS[kind]) throw new SignedObjectError(key, `is not a ${FORMATS[kind]} (${String(o.format)})`);
   if (o.version !== LINE_V2)
     throw new SignedObjectError(key, `version ${String(o.version)} is not one this tool understands (2)`);

@@ -313,7 +313,7 @@ async function validateV2State(
     ];
     for (const [prefix, kind] of kinds)
       for await (const o of storage.list(prefix)) {
-        if (!o.key.endsWith('.json')) continue;
+        if (!o.key.endsWith('.json.zst')) continue;
         checked++;
         try {
           const obj = decodeV2(kind, o.key, await storage.get(o.key), backupId);

@@ -19,6 +19,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BackupProgress } from '../backup/options.ts';
 import { StorageError } from '../errors.ts';
+import { commitSeqOfKey } from '../format/line-v2.ts';
 import { generationOfKey } from '../format/manifest.ts';
 import type { RestoreProgress } from '../restore/options.ts';
 import type { StorageMetrics, StorageOp } from '../storage/metered.ts';
@@ -401,7 +402,8 @@ export class KafkaBackupMetrics implements StorageMetrics {
       return;
     }
     if (op === 'put' && this.generation) {
-      const g = generationOfKey(key);
+      // a v2 commit (log/) or, on lines written before, a v1 generation (manifests/)
+      const g = commitSeqOfKey(key) ?? generationOfKey(key);
       if (g !== null) {
         this.lastCheckpoint = this.now();
         this.setLazy(this.generation, g);

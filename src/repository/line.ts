@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, isAlreadyExists, isNotFound, UsageError } from '../errors.ts';
-import { type Commit, encodeV2, LINE_V2, type TopicIndex, v2keys } from '../format/line-v2.ts';
+import { type Commit, digestOfV2, encodeV2, LINE_V2, type TopicIndex, v2keys } from '../format/line-v2.ts';
 import {
   decodeManifest,
   encodeManifest,
@@ -19,7 +19,6 @@ import {
   type Manifest,
   ManifestCorruptError,
 } from '../format/manifest.ts';
-import { signedDigest } from '../format/signed.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
 import { type ConsolidationBase, consolidate } from './consolidate.ts';
@@ -328,7 +327,7 @@ export class BackupLine {
           if (isNotFound(e)) return null;
           throw e;
         });
-        if (bytes && signedDigest(bytes) === digest) return true;
+        if (bytes && digestOfV2(key, bytes) === digest) return true;
       }
     for (const g of (await this.generations()).reverse()) {
       try {
@@ -393,7 +392,7 @@ export class BackupLine {
 export async function listLines(storage: StorageBackend): Promise<string[]> {
   const ids = new Set<string>();
   for await (const o of storage.list('')) {
-    const m = /^([^/]+)\/(?:manifests\/\d{10}\.json|head\.json|log\/\d{10}\.json)$/.exec(o.key);
+    const m = /^([^/]+)\/(?:manifests\/\d{10}\.json|head\.json|log\/\d{10}\.json\.zst)$/.exec(o.key);
     if (m) ids.add(m[1]!);
   }
   return [...ids].sort();

@@ -12,12 +12,13 @@ import {
   type Commit,
   chunkKey,
   decodeV2,
+  digestOfV2,
   seqOfKey,
   type TopicIndex,
   v2keys,
 } from '../format/line-v2.ts';
 import type { Manifest, PartitionState, TopicState } from '../format/manifest.ts';
-import { SignedObjectError, signedDigest } from '../format/signed.ts';
+import { SignedObjectError } from '../format/signed.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { applyCommit, emptyView, type LoadScope, wants, wantsFiles } from './state.ts';
 
@@ -157,7 +158,10 @@ export async function readV2(storage: StorageBackend, backupId: string, scope: L
   // 3. The commits after it.
   const tail: Commit[] = [];
   let tailBytes = 0;
-  let digest = checkpointBytes ? (signedDigest(checkpointBytes) ?? '') : '';
+  let digest =
+    checkpointBytes && checkpoint
+      ? (digestOfV2(v2keys.checkpoint(backupId, checkpoint.seq), checkpointBytes) ?? '')
+      : '';
   // Probed PROBE_BATCH at a time: an object store answers each read in tens of milliseconds.
   let seq = (checkpoint?.seq ?? 0) + 1;
   for (let more = true; more; ) {
@@ -181,7 +185,7 @@ export async function readV2(storage: StorageBackend, backupId: string, scope: L
       applyCommit(view, c, scope);
       tail.push(c);
       tailBytes += bytes.length;
-      digest = signedDigest(bytes) ?? digest;
+      digest = digestOfV2(key, bytes) ?? digest;
       seq++;
     }
   }

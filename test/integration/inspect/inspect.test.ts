@@ -155,7 +155,7 @@ describe('inspect commands on a real backup', () => {
     // the oldest commit is history (the state is read from the checkpoint): only --deep reads it
     const logDir = join(dir, BACKUP, 'log');
     const commits = readdirSync(logDir)
-      .filter((f) => f.endsWith('.json'))
+      .filter((f) => f.endsWith('.json.zst'))
       .sort();
     assert.ok(commits.length >= 2);
     const oldest = v2keys.commit(BACKUP, Number(commits[0]!.slice(0, 10)));
@@ -166,7 +166,7 @@ describe('inspect commands on a real backup', () => {
 
     // a chunk the state references is read by every reader: shallow validate names it
     const chunkDir = join(dir, BACKUP, 'chunks');
-    const chunks = readdirSync(chunkDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json'));
+    const chunks = readdirSync(chunkDir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.json.zst'));
     assert.ok(chunks.length > 0);
     const chunk = `${BACKUP}/chunks/${chunks.sort()[0]!}`;
     flip(join(dir, chunk), 40);

@@ -106,9 +106,11 @@ describe('exit codes', { timeout: 300_000 }, () => {
     assert.equal(deep.code, 3, deep.stdout + deep.stderr);
     noStack(deep.stderr);
     // the checkpoint every reader opens the line from
-    const checkpoints = files(join(store, 'ok', 'checkpoints'), '.json');
+    const checkpoints = files(join(store, 'ok', 'checkpoints'), '.json.zst');
     const m = checkpoints[checkpoints.length - 1]!;
-    writeFileSync(m, readFileSync(m, 'utf8').replace('"backup_id":"ok"', '"backup_id":"ok "'));
+    const cp = readFileSync(m);
+    cp[Math.floor(cp.length / 2)]! ^= 0x01;
+    writeFileSync(m, cp);
     const shallow = await cli(['validate', '--path', store, '--backup-id', 'ok']);
     assert.equal(shallow.code, 3, shallow.stdout + shallow.stderr);
     assert.match(shallow.stdout + shallow.stderr, /manifest|digest/i);
