@@ -189,6 +189,7 @@ interface DayFigures {
   file_entries_total: number;
   partition0_files: number;
   writer_rss_mib: number;
+  heap_used_after_gc_mib: number;
   opens?: Record<string, OpenFigures>;
 }
 
@@ -356,6 +357,9 @@ export async function runRepositoryBench(a: Args): Promise<Record<string, unknow
       maxCommit = Math.max(maxCommit, line.written.lastCommitBytes);
     }
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    // with --expose-gc: what the writer really holds, apart from garbage V8 has not collected yet
+    (globalThis as { gc?: () => void }).gc?.();
+    const heapUsed = process.memoryUsage().heapUsed;
     const commits = line.written.commits - before.commits;
     const consolidations = line.written.consolidations - before.consolidations;
     const consolidationBytes = line.written.consolidationBytes - before.consolidationBytes;
@@ -371,6 +375,7 @@ export async function runRepositoryBench(a: Args): Promise<Record<string, unknow
       file_entries_total: entries,
       partition0_files: ps['0']!.next_offset / RECORDS_PER_FILE,
       writer_rss_mib: Math.round(process.memoryUsage().rss / 1048576),
+      heap_used_after_gc_mib: Math.round(heapUsed / 1048576),
     };
     if (a.measureDays.includes(day)) {
       fig.opens = { writer: measureOpen(root, 'writer'), 'one-partition': measureOpen(root, 'one-partition') };
@@ -378,7 +383,7 @@ export async function runRepositoryBench(a: Args): Promise<Record<string, unknow
     }
     days.push(fig);
     process.stderr.write(
-      `day ${day}: ${commits} commits avg ${fig.commit_bytes_avg} B, ${consolidations} consolidations avg ${fig.consolidation_bytes_avg} B, ${entries} entries, rss ${fig.writer_rss_mib} MiB, ${Math.round((performance.now() - started) / 1000)} s${fig.opens ? ` open ${JSON.stringify(fig.opens)}` : ''}\n`,
+      `day ${day}: ${commits} commits avg ${fig.commit_bytes_avg} B, ${consolidations} consolidations avg ${fig.consolidation_bytes_avg} B, ${entries} entries, rss ${fig.writer_rss_mib} MiB, heap ${fig.heap_used_after_gc_mib} MiB, ${Math.round((performance.now() - started) / 1000)} s${fig.opens ? ` open ${JSON.stringify(fig.opens)}` : ''}\n`,
     );
   }
   const perPartitionDay1 = Math.round(DAY / a.rollSecs);

@@ -2,7 +2,8 @@
  * `kafka-backup describe --path P --backup-id ID [--snapshot S] [--format text|json|yaml]`:
  * what one snapshot of a backup holds, per topic and partition: offset and time ranges,
  * records, raw and stored bytes, files, gaps and skipped offsets by cause. Reads the newest
- * manifest only. The default snapshot is the newest complete one.
+ * line's state only (with --topic, only those topics' part of it). The default snapshot is the
+ * newest complete one.
  */
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
@@ -72,18 +73,35 @@ export function registerDescribeCommand(program: Command): void {
     .requiredOption('--path <path>', 'directory or storage URL (s3://bucket/prefix, azure://…, gs://…)')
     .requiredOption('--backup-id <id>', 'the backup line')
     .option('--snapshot <id>', 'the snapshot (default: the newest complete one)')
+    .option('--topic <name...>', 'only these topics (reads nothing of the others)')
     .option('--format <format>', 'text|json|yaml', 'text')
-    .action(async (options: { path: string; backupId: string; snapshot?: string; format: string }) => {
-      const format = parseFormat(options.format);
-      const storage = await storageFromPath(options.path);
-      try {
-        const { line, manifest } = await openExistingLine(storage, options.backupId);
-        const picked = pickSnapshot(manifest, options.snapshot);
-        if (!picked.snapshot) throw new UsageError(picked.message, { hint: picked.hint, code: 'UNKNOWN_SNAPSHOT' });
-        const d = describeSnapshot(manifest, picked.snapshot, await line.readLease());
-        emit(format, d, () => renderText(d));
-      } finally {
-        await storage.close();
-      }
-    });
+    .action(
+      async (options: { path: string; backupId: string; snapshot?: string; topic?: string[]; format: string }) => {
+        const format = parseFormat(options.format);
+        const storage = await storageFromPath(options.path);
+        try {
+          const only = options.topic ? new Set(options.topic) : null;
+          const { line, manifest } = await openExistingLine(
+            storage,
+            options.backupId,
+            only ? { topics: (t) => only.has(t) } : {},
+          );
+          const picked = pickSnapshot(manifest, options.snapshot);
+          if (!picked.snapshot) throw new UsageError(picked.message, { hint: picked.hint, code: 'UNKNOWN_SNAPSHOT' });
+          const d = describeSnapshot(manifest, picked.snapshot, await line.readLease());
+          const missing = [...(only ?? [])].filter((t) => !d.topics.some((x) => x.name === t));
+          if (missing.length)
+            throw new UsageError(
+              `snapshot ${picked.snapshot.id} of ${options.backupId} has no topic ${missing.join(', ')}`,
+              {
+                hint: 'run describe without --topic to see the topics it holds',
+                code: 'UNKNOWN_TOPIC',
+              },
+            );
+          emit(format, d, () => renderText(d));
+        } finally {
+          await storage.close();
+        }
+      },
+    );
 }

@@ -123,6 +123,12 @@ describe('inspect commands on a real backup', () => {
       assert.deepEqual(p.gaps, []);
       assert.equal(p.records_exact, true);
     }
+    const one = await run(['describe', '--path', dir, '--backup-id', BACKUP, '--topic', topic, '--format', 'json']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.deepEqual(JSON.parse(one.stdout).totals, d.totals);
+    const other = await run(['describe', '--path', dir, '--backup-id', BACKUP, '--topic', 'no-such-topic']);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /has no topic no-such-topic/);
     const text = await run(['describe', '--path', dir, '--backup-id', BACKUP]);
     assert.equal(text.code, 0);
     assert.ok(text.stdout.includes(`topic ${topic}`));
