@@ -57,6 +57,8 @@ writeFileSync(
       segment_max_interval_secs: Number(values['roll-secs']),
       checkpoint_interval_secs: Number(values['checkpoint-secs']),
       max_concurrent_partitions: partitions,
+      // every partition holds a slot: smaller blocks keep the memory budget (2 x this per partition)
+      max_batch_bytes: 262_144,
     },
   }),
 );
