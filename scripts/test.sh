@@ -8,7 +8,7 @@ t0=$SECONDS
 node scripts/check-node.js
 
 # Stop, at the end (pass or fail), the services this run started: those running now that were
-# not running before, including kafka-cluster and kafka-secure, which tests start themselves.
+# not running before, including kafka-cluster, kafka-secure and kafka-39, which tests start themselves.
 # Services that were already up (a developer's, or another run's) are left as they were.
 # KB_KEEP_SERVICES=1 keeps everything running, for a faster next run.
 running_services() {

@@ -2,6 +2,8 @@
 #
 #   kafka          one combined broker+controller on 127.0.0.1:${KB_KAFKA_PORT:-19092}
 #   kafka-cluster  three combined nodes on 127.0.0.1:19192, 19292, 19392 (small heaps), for failover tests
+#   kafka-39       one combined node of Kafka 3.9.1 on 127.0.0.1:19492, for the tests that run against
+#                  the older release line as source and target
 #
 # KB_KAFKA_VERSION picks the version (default 4.1.1; 3.9.x works too). The jars are resolved
 # once into .cache/kafka-<version>/libs; Kafka's own tools run from the same class path
@@ -90,6 +92,26 @@ kafka_start() {
 }
 
 kafka_stop() { stop_pidfile "$STATE_DIR/kafka/pid" kafka; }
+
+KAFKA_39_VERSION=3.9.1
+
+kafka_39_start() {
+  # dynamic scope: kafka_jars and kafka_node_start see this version's jars
+  local KAFKA_VERSION=$KAFKA_39_VERSION
+  local KAFKA_LIBS="$CACHE_DIR/kafka-$KAFKA_39_VERSION/libs"
+  kafka_jars
+  local t0=$SECONDS
+  kafka_node_start kafka-39 1 19492 19493 "${KB_KAFKA_39_HEAP:-512m}" standalone
+  wait_port 127.0.0.1 19492 120 kafka-39 "$STATE_DIR/kafka-39/server.log"
+  log "kafka-39 $KAFKA_39_VERSION ready in $((SECONDS - t0))s"
+  echo "kafka-39 127.0.0.1:19492"
+}
+
+kafka_39_stop() { stop_pidfile "$STATE_DIR/kafka-39/pid" kafka-39; }
+
+kafka_39_status() {
+  if pid_alive "$STATE_DIR/kafka-39/pid"; then echo "kafka-39 running 127.0.0.1:19492"; else echo "kafka-39 stopped"; fi
+}
 
 kafka_status() {
   if pid_alive "$STATE_DIR/kafka/pid"; then echo "kafka running 127.0.0.1:${KB_KAFKA_PORT:-19092}"; else echo "kafka stopped"; fi
