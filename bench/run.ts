@@ -2,6 +2,8 @@
  * Benchmark of kafka-backup against Kafka's own tools, on the real broker (docs/performance.md).
  *
  *   npm run bench -- [--scenario NAME[,NAME…]|all] [--size 1GiB] [--runs N] [--profile] [--smoke]
+ *   npm run bench -- --scenario repository [--smoke]        (bench/repository.ts: metadata over 30 simulated days)
+ *   npm run bench -- --scenario continuous-metadata        (bench/continuous-metadata.ts: a real 10-minute run)
  *                    [--steps backup,validate,restore] [--codecs none,default,zstd3] [--keep] [--cli FILE]
  *                    [--precreate-restore-topic]
  *
@@ -17,7 +19,8 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync }
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeManifest } from '../src/format/manifest.ts';
+import { BackupLine } from '../src/repository/line.ts';
+import { FilesystemBackend } from '../src/storage/filesystem.ts';
 import {
   consumerPerf,
   createTopic,
@@ -341,15 +344,14 @@ function dirStats(dir: string): { objects: number; bytes: number } {
   return { objects, bytes };
 }
 
-/** Shape of a backup line on disk: objects, manifest sizes, batches (for the average batch size). */
-function backupShape(store: string, backupId: string): Record<string, unknown> {
+/** Shape of a backup line on disk: objects, metadata sizes, batches (for the average batch size). */
+async function backupShape(store: string, backupId: string): Promise<Record<string, unknown>> {
   const line = join(store, backupId);
   const all = dirStats(line);
   const data = dirStats(join(line, 'data'));
-  const manifests = readdirSync(join(line, 'manifests')).sort();
-  const latest = manifests[manifests.length - 1]!;
-  const latestBytes = readFileSync(join(line, 'manifests', latest));
-  const m = decodeManifest(latest, latestBytes);
+  const storage = new FilesystemBackend({ path: store });
+  const m = (await new BackupLine(storage, backupId).latest())!;
+  await storage.close();
   let batches = 0;
   let rawBytes = 0;
   let partitions = 0;
@@ -368,8 +370,9 @@ function backupShape(store: string, backupId: string): Record<string, unknown> {
     total_bytes: all.bytes,
     data_files: data.objects,
     data_bytes: data.bytes,
-    manifests: manifests.length,
-    latest_manifest_bytes: latestBytes.length,
+    metadata_objects: all.objects - data.objects,
+    metadata_bytes: all.bytes - data.bytes,
+    commits: m.generation,
     partitions,
     partitions_with_data: nonEmpty,
     batches,
@@ -485,7 +488,7 @@ async function runScenario(base: Omit<Ctx, 'tag' | 'work' | 'profileDir'>, s: Sc
         );
         if (codec === 'default' && run === args.runs) {
           keptBackup = id;
-          result.backup_shape = { ...backupShape(store, id), backup_seconds: out.duration_ms / 1000 };
+          result.backup_shape = { ...(await backupShape(store, id)), backup_seconds: out.duration_ms / 1000 };
         } else if (!args.keep) rmSync(join(store, id), { recursive: true, force: true });
       }
     }
@@ -751,8 +754,21 @@ function machine(): Record<string, unknown> {
   };
 }
 
+/** Scenarios that are programs of their own (no Kafka tools): `--scenario repository [their flags]`. */
+const OWN_PROGRAMS: Record<string, string> = {
+  repository: 'bench/repository.ts',
+  'continuous-metadata': 'bench/continuous-metadata.ts',
+};
+
 async function main(): Promise<number> {
-  const args = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf('--scenario');
+  const own = i >= 0 ? OWN_PROGRAMS[argv[i + 1] ?? ''] : undefined;
+  if (own) {
+    const rest = argv.filter((_, j) => j !== i && j !== i + 1);
+    return spawnSync(process.execPath, [join(ROOT, own), ...rest], { cwd: ROOT, stdio: 'inherit' }).status ?? 1;
+  }
+  const args = parseArgs(argv);
   const started = new Date();
   log(`starting the broker (scripts/services.sh start kafka)`);
   const svc = spawnSync('bash', ['scripts/services.sh', 'start', 'kafka'], {

@@ -41,5 +41,9 @@ echo "== tests"
 # One node:test run so the closing summary counts every test.
 node --test --test-concurrency="${KB_TEST_CONCURRENCY:-2}" --test-timeout=900000 \
   'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
-if [ -f bench/run.ts ]; then echo "== bench (smoke)"; node bench/run.ts --smoke; fi
+if [ -f bench/run.ts ]; then
+  echo "== bench (smoke)"
+  node bench/run.ts --smoke
+  node bench/run.ts --scenario repository --smoke
+fi
 echo "== test command took $((SECONDS - t0))s"
