@@ -8,6 +8,8 @@ import { describe, test } from 'node:test';
 import { IntegrityError } from '../../../src/errors.ts';
 import { v2keys } from '../../../src/format/line-v2.ts';
 import {
+  decodeManifest,
+  encodeManifest,
   type FileEntry,
   MANIFEST_FORMAT,
   MANIFEST_VERSION,
@@ -255,5 +257,68 @@ describe('repository format version 2', () => {
       assert.ok(e instanceof IntegrityError);
       return true;
     });
+  });
+});
+
+describe('migrating a version 1 line', () => {
+  test('the v2 state equals the v1 manifest, retired incarnations and snapshot ends included', async () => {
+    const storage = new MemoryStorage();
+    const old = topicState('ida', 2);
+    for (const [p, ps] of Object.entries(old.partitions)) {
+      ps.files.push(file('a', Number(p), 0, 10));
+      ps.next_offset = 10;
+    }
+    const current = topicState('ida2', 1);
+    current.partitions['0']!.files.push(file('a', 0, 0, 4));
+    current.partitions['0']!.gaps.push({ start: 4, end: 6, cause: 'retention' });
+    current.partitions['0']!.next_offset = 6;
+    const v1: Manifest = {
+      ...newView(),
+      generation: 7,
+      topics: { a: current, b: topicState('idb', 1) },
+      snapshots: [
+        {
+          id: 'before',
+          run_id: 'r1',
+          mode: 'snapshot',
+          state: 'complete',
+          started_at: '2026-01-01T00:00:00Z',
+          end_offsets: { a: { '0': 10, '1': 10 }, b: { '0': 0 } },
+        },
+        {
+          id: 'after',
+          run_id: 'r2',
+          mode: 'snapshot',
+          state: 'complete',
+          started_at: '2026-01-03T00:00:00Z',
+          end_offsets: { a: { '0': 6 }, b: { '0': 0 } },
+        },
+      ],
+      retired_topics: [
+        { name: 'a', topic_id: 'ida', retired_at: '2026-01-02T00:00:00Z', reason: 're-created', state: old },
+      ],
+    };
+    await storage.put('line/manifests/0000000007.json', encodeManifest(v1));
+    const line = new BackupLine(storage, ID);
+    assert.equal((await line.format())?.version, 1);
+    const r = await line.migrate(writer);
+    assert.deepEqual([r.from_generation, r.seq], [7, 8]);
+    assert.equal((await line.format())?.version, 2);
+    const v2 = (await new BackupLine(storage, ID).latest())!;
+    assert.equal(v2.generation, 8);
+    assert.deepEqual(v2.topics, v1.topics);
+    assert.deepEqual(v2.retired_topics, v1.retired_topics);
+    assert.deepEqual(v2.snapshots, v1.snapshots);
+    assert.deepEqual(v2.source, v1.source);
+    // the marker makes version 1 readers refuse the line
+    assert.throws(
+      () => decodeManifest('m', storage.objects.get('line/manifests/0000000008.json')!),
+      /version 2 is newer/,
+    );
+    // a writer continues at 9
+    const w = new BackupLine(storage, ID);
+    const view = (await w.openForWrite(writer))!;
+    await w.commit(view);
+    assert.equal(view.generation, 9);
   });
 });
