@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
 import { registerDescribeCommand } from './describe.ts';
+import { registerForgetCommand } from './forget.ts';
 import { registerListCommand } from './list.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerOffsetsCommand } from './offsets.ts';
@@ -20,4 +21,5 @@ export function registerCommands(_program: Command): void {
   registerOffsetsCommand(_program);
   registerStatusCommand(_program);
   registerMigrateCommand(_program);
+  registerForgetCommand(_program);
 }

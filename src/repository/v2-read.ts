@@ -19,7 +19,7 @@ import {
 import type { Manifest, PartitionState, TopicState } from '../format/manifest.ts';
 import { SignedObjectError, signedDigest } from '../format/signed.ts';
 import type { StorageBackend } from '../storage/backend.ts';
-import { applyCommit, emptyView, type LoadScope, wants, wantsFiles } from './state.ts';
+import { applyCommit, emptyView, type LoadScope, MaintenanceConflict, wants, wantsFiles } from './state.ts';
 
 /** What a v2 read found: the view, and the pieces a writer continues from. */
 /** Commits read at once after the checkpoint. */
@@ -178,7 +178,12 @@ export async function readV2(storage: StorageBackend, backupId: string, scope: L
         throw e;
       }
       if (c.seq !== seq) throw new StateObjectCorrupt(new SignedObjectError(key, `holds commit ${c.seq}`));
-      applyCommit(view, c, scope);
+      try {
+        applyCommit(view, c, scope);
+      } catch (e) {
+        if (e instanceof MaintenanceConflict) throw new StateObjectCorrupt(new SignedObjectError(key, e.message));
+        throw e;
+      }
       tail.push(c);
       tailBytes += bytes.length;
       digest = signedDigest(bytes) ?? digest;
