@@ -7,6 +7,7 @@ import { registerForgetCommand } from './forget.ts';
 import { registerListCommand } from './list.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerOffsetsCommand } from './offsets.ts';
+import { registerPruneCommand } from './prune.ts';
 import { registerRestoreCommand } from './restore.ts';
 import { registerStatusCommand } from './status.ts';
 import { registerValidateCommand } from './validate.ts';
@@ -22,4 +23,5 @@ export function registerCommands(_program: Command): void {
   registerStatusCommand(_program);
   registerMigrateCommand(_program);
   registerForgetCommand(_program);
+  registerPruneCommand(_program);
 }
