@@ -70,7 +70,8 @@ export interface PruneReport {
 async function stall(o: PruneOptions, point: string): Promise<void> {
   if (o.stallAt !== point) return;
   process.stderr.write(`prune: stalled at ${point}\n`);
-  await new Promise(() => undefined);
+  // a timer keeps the process alive: a bare pending promise would let it exit
+  await new Promise(() => setInterval(() => undefined, 60_000));
 }
 
 async function listAll(storage: StorageBackend, prefix: string): Promise<ObjectInfo[]> {
@@ -229,6 +230,7 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
     kept_young: 0,
     problems: [],
   };
+  await stall(o, 'started');
 
   // 1-2. Repack and commit the replacement; a commit that loses its number plans again.
   if (o.repack)
