@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { formatBytes } from '../inspect/summary.ts';
-import { type ForgetReport, forget } from '../repository/forget.ts';
+import type { ForgetReport } from '../repository/forget.ts';
 import { MaintenanceLease, maintenanceWriter, writeMaintenance } from '../repository/maintenance.ts';
 import { type KeepPolicy, parseDuration } from '../repository/retention-policy.ts';
 import { storageFromPath } from './common.ts';
@@ -116,6 +116,7 @@ export function registerForgetCommand(program: Command): void {
         const writer = maintenanceWriter('forget');
         const lease = o.dryRun ? null : await MaintenanceLease.acquire(storage, o.backupId, writer.run_id, 'forget');
         try {
+          const { forget } = await import('../repository/forget.ts');
           const report = await forget(storage, o.backupId, {
             policy,
             ...(maxAgeMs !== undefined ? { maxAgeMs, maxAgeLabel: o.maxAge! } : {}),

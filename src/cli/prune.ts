@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { formatBytes } from '../inspect/summary.ts';
 import { MaintenanceLease, maintenanceWriter, writeMaintenance } from '../repository/maintenance.ts';
-import { type PruneReport, prune } from '../repository/prune.ts';
+import type { PruneReport } from '../repository/prune.ts';
 import { parseDuration } from '../repository/retention-policy.ts';
 import { storageFromPath } from './common.ts';
 import { emit, parseFormat, table } from './output.ts';
@@ -91,6 +91,8 @@ export function registerPruneCommand(program: Command): void {
         const writer = maintenanceWriter('prune');
         const lease = o.dryRun ? null : await MaintenanceLease.acquire(storage, o.backupId, writer.run_id, 'prune');
         try {
+          // loaded here: it reads data files, so --help must not pay for the Kafka codecs
+          const { prune } = await import('../repository/prune.ts');
           const stallAt = process.env['KB_TEST_PRUNE_STALL'];
           const report = await prune(storage, o.backupId, {
             graceMs,
