@@ -25,6 +25,7 @@ import {
 import { createAdmin, kafkaError } from '../kafka/client.ts';
 import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
+import { forget } from '../repository/forget.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
 import type { Additions } from '../repository/state.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
@@ -122,6 +123,7 @@ class BackupEngine {
   private fatal: Error | null = null;
   private lastDiscovery = Date.now();
   private lastCapture = Date.now();
+  private lastRetention = Date.now();
   private lastEndsRefresh = 0;
   /** Fetches from the source cluster go through it: a failing cluster is not hammered. */
   private readonly breaker: CircuitBreaker;
@@ -284,6 +286,7 @@ class BackupEngine {
         state: 'in-progress',
         started_at: now,
         end_offsets: {},
+        ...(o.tags?.length ? { tags: [...o.tags] } : {}),
       };
       m.snapshots.push(this.snapshot);
     }
@@ -819,6 +822,43 @@ class BackupEngine {
     if (!force && Date.now() - this.lastCheckpoint < this.o.checkpointIntervalSecs * 1000) return;
     if (this.o.mode === 'continuous') await this.capturePeriodically();
     await this.checkpoint(undefined, this.notePending());
+    const r = this.o.retention;
+    if (
+      this.o.mode === 'continuous' &&
+      r?.apply === 'periodic' &&
+      Date.now() - this.lastRetention >= r.intervalSecs * 1000
+    )
+      await this.applyRetention();
+  }
+
+  /**
+   * backup.retention: drops data older than max_age through the same maintenance commit as
+   * `forget --max-age`, written beside this run's commits; this run's next commit takes it in
+   * (BackupLine.commit). A failure is logged: retention is tried again at the next interval.
+   */
+  private async applyRetention(): Promise<void> {
+    const r = this.o.retention;
+    if (!r) return;
+    this.lastRetention = Date.now();
+    try {
+      const report = await forget(this.o.storage, this.o.backupId, {
+        policy: {},
+        maxAgeMs: r.maxAgeMs,
+        maxAgeLabel: r.maxAgeLabel,
+        op: 'retention',
+        writer: { run_id: this.runId, host: hostname(), pid: process.pid, tool_version: VERSION },
+      });
+      if (report.seq !== null)
+        log.info('retention applied', {
+          horizon: report.horizon,
+          partitions: report.drops.length,
+          dropped_bytes: report.dropped_bytes,
+          forgotten: report.forgotten_by_max_age.length,
+          seq: report.seq,
+        });
+    } catch (e) {
+      log.warn('applying backup.retention failed; it is tried again later', { error: e });
+    }
   }
 
   /** Continuous mode: a timestamped capture of the consumer-group offsets every minute. */
@@ -894,6 +934,7 @@ class BackupEngine {
     await this.checkpoint(state);
     // the next run (and every reader) then opens the line from one checkpoint
     await this.line.consolidateNow(this.manifest);
+    if (this.o.retention && this.o.retention.apply !== 'never') await this.applyRetention();
     const result = this.result(state);
     log.info('backup finished', {
       state,

@@ -32,6 +32,10 @@ export interface BackupOptions {
   giveUpAfterSecs: number;
   /** The source cluster's circuit breaker (fetches); storage has its own. */
   circuitBreaker?: { failure_threshold: number; reset_timeout_secs: number; half_open_requests: number };
+  /** Labels recorded on this run's snapshot (forget --keep-tag). */
+  tags?: string[];
+  /** backup.retention: drop data older than maxAgeMs by itself (docs/retention.md). */
+  retention?: { maxAgeMs: number; maxAgeLabel: string; apply: 'end' | 'periodic' | 'never'; intervalSecs: number };
   /** Aborting it stops the run gracefully: flush, list, checkpoint. */
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;

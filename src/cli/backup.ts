@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { BackupOptions } from '../backup/options.ts';
 import { requireSections } from '../config/load.ts';
 import { KafkaBackupError } from '../errors.ts';
+import { parseDuration } from '../repository/retention-policy.ts';
 import { setLogContext } from '../util/log.ts';
 import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
 import { emit } from './output.ts';
@@ -62,6 +63,17 @@ export function registerBackupCommand(program: Command): void {
         captureOffsets: b.capture_offsets,
         giveUpAfterSecs: b.give_up_after_secs,
         circuitBreaker: b.circuit_breaker,
+        tags: b.tags,
+        ...(b.retention.max_age
+          ? {
+              retention: {
+                maxAgeMs: parseDuration(b.retention.max_age),
+                maxAgeLabel: b.retention.max_age,
+                apply: b.retention.apply,
+                intervalSecs: b.retention.interval_secs,
+              },
+            }
+          : {}),
         signal,
         onError: (kind, cls) => metrics.error(kind, cls),
         onProgress: (p) => {

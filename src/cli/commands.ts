@@ -3,9 +3,11 @@ import type { Command } from 'commander';
 import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
 import { registerDescribeCommand } from './describe.ts';
+import { registerForgetCommand } from './forget.ts';
 import { registerListCommand } from './list.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerOffsetsCommand } from './offsets.ts';
+import { registerPruneCommand } from './prune.ts';
 import { registerRestoreCommand } from './restore.ts';
 import { registerStatusCommand } from './status.ts';
 import { registerValidateCommand } from './validate.ts';
@@ -20,4 +22,6 @@ export function registerCommands(_program: Command): void {
   registerOffsetsCommand(_program);
   registerStatusCommand(_program);
   registerMigrateCommand(_program);
+  registerForgetCommand(_program);
+  registerPruneCommand(_program);
 }

@@ -42,8 +42,13 @@ function renderText(d: SnapshotDescription): string {
     const cfg = Object.entries(t.configs);
     out.push(`  configs: ${cfg.length ? cfg.map(([k, v]) => `${k}=${v}`).join(', ') : '(defaults)'}`);
     out.push(
-      `  ${t.records} records, ${formatBytes(t.raw_bytes)} raw, ${formatBytes(t.stored_bytes)} stored, ${t.files} files`,
+      `  ${t.records} records, ${formatBytes(t.raw_bytes)} raw, ${formatBytes(t.stored_bytes)} stored, ${t.files} files; oldest restorable record ${t.oldest_restorable ?? '-'}`,
     );
+    const dropped = t.partitions.flatMap((p) => p.gaps.filter((g) => g.cause === 'retention-policy'));
+    if (dropped.length)
+      out.push(
+        "  retention-policy gaps: offsets dropped by this line's retention (forget --max-age, backup.retention)",
+      );
     out.push(
       table(
         ['  PARTITION', 'OFFSETS', 'TIME RANGE', 'RECORDS', 'RAW', 'STORED', 'FILES', 'GAPS', 'SKIPPED'],

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { IntegrityError } from '../errors.ts';
 import { decodeManifest, keys, type Manifest, ManifestCorruptError } from '../format/manifest.ts';
-import { formatBytes, type LineSummary, summarizeLine } from '../inspect/summary.ts';
+import { formatBytes, type LineSummary, retentionOf, summarizeLine, type TopicRetention } from '../inspect/summary.ts';
 import { BackupLine, listLines } from '../repository/line.ts';
 import { storageFromPath } from './common.ts';
 import { emit, parseFormat, table } from './output.ts';
@@ -52,6 +52,9 @@ function renderText(location: string, lines: LineSummary[]): string {
       `backup ${l.backup_id}  (generation ${l.generation}, updated ${l.updated_at}, cluster ${l.source_cluster})`,
     );
     if (l.manifest_error) out.push(`  WARNING: ${l.manifest_error}`);
+    for (const t of (l as LineSummary & { retention?: TopicRetention[] }).retention ?? [])
+      if (t.dropped_offsets)
+        out.push(`  ${t.topic}: oldest restorable record ${t.oldest_restorable ?? '-'} (retention)`);
     if (l.snapshots.length === 0) out.push('  no snapshots');
     else
       out.push(
@@ -94,7 +97,11 @@ export function registerListCommand(program: Command): void {
             unreadable.push({ backup_id: id, errors: errors.map((e) => e.message) });
             continue;
           }
-          const summary = summarizeLine(manifest, await line.readLease());
+          const summary: LineSummary & { retention?: TopicRetention[] } = summarizeLine(
+            manifest,
+            await line.readLease(),
+          );
+          summary.retention = retentionOf(manifest);
           if (errors.length) {
             bad.push(...errors.map((e) => e.key));
             summary.manifest_error = `${errors.map((e) => e.message).join('; ')}; showing generation ${manifest.generation}`;

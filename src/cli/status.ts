@@ -16,8 +16,10 @@
 import type { Command } from 'commander';
 import { isNotFound, UsageError } from '../errors.ts';
 import type { Manifest } from '../format/manifest.ts';
-import { formatBytes } from '../inspect/summary.ts';
+import { formatBytes, retentionOf, type TopicRetention } from '../inspect/summary.ts';
 import { type Lease, openExistingLine } from '../repository/line.ts';
+import { type MaintenanceRecord, readMaintenance } from '../repository/maintenance.ts';
+import { referencedFiles } from '../repository/prune-plan.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { storageFromPath } from './common.ts';
 import { emit, parseFormat, table } from './output.ts';
@@ -86,6 +88,14 @@ export interface BackupStatus {
   };
   topics: TopicStatus[];
   restores: RestoreStatus[];
+  retention: {
+    topics: TopicRetention[];
+    /** Bytes of data files the state no longer lists: what prune frees once they are past the grace period. */
+    reclaimable_bytes: number;
+    reclaimable_files: number;
+    last_prune: MaintenanceRecord['last_prune'] | null;
+    last_forget: MaintenanceRecord['last_forget'] | null;
+  };
 }
 
 function pct(done: number, total: number): number {
@@ -239,6 +249,30 @@ export async function backupStatus(
     },
     topics,
     restores,
+    retention: await retentionStatus(storage, backupId, m),
+  };
+}
+
+async function retentionStatus(
+  storage: StorageBackend,
+  backupId: string,
+  m: Manifest,
+): Promise<BackupStatus['retention']> {
+  const listed = referencedFiles(m);
+  let bytes = 0;
+  let files = 0;
+  for await (const o of storage.list(`${backupId}/data/`))
+    if (!listed.has(o.key)) {
+      bytes += o.size;
+      files++;
+    }
+  const rec = await readMaintenance(storage, backupId);
+  return {
+    topics: retentionOf(m),
+    reclaimable_bytes: bytes,
+    reclaimable_files: files,
+    last_prune: rec.last_prune ?? null,
+    last_forget: rec.last_forget ?? null,
   };
 }
 
@@ -281,6 +315,14 @@ export function renderStatus(s: BackupStatus): string {
       ),
     );
   }
+  const rt = s.retention;
+  for (const t of rt.topics)
+    out.push(
+      `  ${t.topic}: oldest restorable record ${t.oldest_restorable ?? '-'}${t.dropped_offsets ? `, ${t.dropped_offsets} offsets dropped by retention` : ''}`,
+    );
+  out.push(
+    `  reclaimable by prune: ${formatBytes(rt.reclaimable_bytes)} in ${rt.reclaimable_files} unlisted data file(s); last prune ${rt.last_prune ? `${rt.last_prune.at} (${rt.last_prune.deleted_objects} objects, ${formatBytes(rt.last_prune.deleted_bytes)} freed)` : 'never'}`,
+  );
   for (const r of s.restores) {
     const files = `plan.json ${r.plan ? 'present' : 'absent'}, report.json ${r.report ? 'present' : 'absent'}, offset-map.json ${r.offset_map ? 'present' : 'absent'}`;
     const detail =

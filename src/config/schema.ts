@@ -10,6 +10,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { parseDuration } from '../repository/retention-policy.ts';
 
 export const MiB = 1024 * 1024;
 
@@ -475,6 +476,21 @@ const Storage = StorageInput.superRefine((v, ctx) => {
 
 const COMPRESSION_LEVELS: Record<string, [number, number]> = { zstd: [1, 22], gzip: [1, 9], lz4: [1, 12] };
 
+/** A duration as `forget` takes it (30d, 12h, 1w2d, 90min). */
+const Duration = z.string().superRefine((v, ctx) => {
+  try {
+    parseDuration(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
+
+const Retention = z.strictObject({
+  max_age: Duration.optional(),
+  apply: z.enum(['end', 'periodic', 'never']).default('end'),
+  interval_secs: int(60).default(3600),
+});
+
 const Backup = z
   .strictObject({
     mode: z.enum(['snapshot', 'continuous']).default('snapshot'),
@@ -496,6 +512,8 @@ const Backup = z
     capture_offsets: z.boolean().default(true),
     give_up_after_secs: int(0).default(0),
     circuit_breaker: CircuitBreaker.prefault({}),
+    tags: z.array(nonEmpty()).default([]),
+    retention: Retention.prefault({}),
   })
   .superRefine((v, ctx) => {
     if (v.compression_level !== undefined) {

@@ -64,7 +64,59 @@ export interface Commit {
   snapshots?: SnapshotChange[];
   /** Set on the commit that converted a version 1 line (its state is the checkpoint at this seq). */
   migrated_from_v1?: { generation: number };
+  /**
+   * Set on commits written by forget, prune or retention rather than by a backup run: a running
+   * writer whose number such a commit took absorbs it instead of stopping (docs/retention.md).
+   */
+  maintenance?: Maintenance;
+  /** Snapshot ids removed from the line (applied after `snapshots`). */
+  forget?: string[];
+  /** Per topic and partition: files and gaps below `below` leave the state, one retention-policy gap stands for them. */
+  drop?: Record<string, Record<string, Drop>>;
+  /** Per topic and partition: files replaced by one file holding the same offsets (prune's repack). */
+  replace?: Record<string, Record<string, Replacement[]>>;
 }
+
+export interface Maintenance {
+  op: 'forget' | 'prune' | 'retention';
+  /** What the operation decided, for status and describe (e.g. the horizon, the bytes it freed). */
+  detail?: Record<string, unknown>;
+}
+
+export interface Drop {
+  /** A boundary of the partition's coverage (a file's first offset, a gap's start, or next_offset). */
+  below: number;
+}
+
+export interface Replacement {
+  /** Keys of the consecutive files replaced; together they cover exactly add's offsets. */
+  remove: string[];
+  add: FileEntry;
+}
+
+/**
+ * Every member a commit may have. A reader refuses a commit with any other member: a member it
+ * ignored could be one that removes a snapshot or a file, and reading on would show a state that
+ * references deleted data (docs/format.md, "Maintenance commits").
+ */
+export const COMMIT_MEMBERS: ReadonlySet<string> = new Set([
+  'format',
+  'version',
+  'backup_id',
+  'seq',
+  'created_at',
+  'writer',
+  'source',
+  'retire',
+  'topics',
+  'partitions',
+  'snapshots',
+  'migrated_from_v1',
+  'maintenance',
+  'forget',
+  'drop',
+  'replace',
+]);
 
 /** Sums over files, kept with every chunk reference and partition so readers need not open chunks. */
 export interface FileTotals {
@@ -230,6 +282,14 @@ export function decodeV2<K extends keyof typeof FORMATS>(
   if (o.version !== LINE_V2)
     throw new SignedObjectError(key, `version ${String(o.version)} is not one this tool understands (2)`);
   if (o.backup_id !== backupId) throw new SignedObjectError(key, `belongs to backup ${o.backup_id}`);
+  if (kind === 'commit') {
+    const unknown = Object.keys(o).filter((k) => !COMMIT_MEMBERS.has(k));
+    if (unknown.length)
+      throw new SignedObjectError(
+        key,
+        `has members this tool does not understand (${unknown.join(', ')}); read the line with a newer kafka-backup`,
+      );
+  }
   return o as Extract<V2Object, { format: (typeof FORMATS)[K] }>;
 }
 

@@ -14,7 +14,11 @@ import { decodeSigned, encodeSigned, SignedObjectError } from './signed.ts';
 export const MANIFEST_FORMAT = 'kafka-backup/manifest';
 export const MANIFEST_VERSION = 1;
 
-export type GapCause = 'retention' | 'control' | 'aborted' | 'compaction' | 'unknown';
+/**
+ * `retention` is the broker's retention (deleted before it was fetched); `retention-policy` is
+ * this line's own (dropped by `forget --max-age` or backup.retention.max_age, docs/retention.md).
+ */
+export type GapCause = 'retention' | 'retention-policy' | 'control' | 'aborted' | 'compaction' | 'unknown';
 
 /** Offsets in [start, end) that have no record in this backup, and why. */
 export interface Gap {
@@ -82,6 +86,8 @@ export interface Snapshot {
   /** Storage key of the consumer-group offsets captured for this snapshot. */
   consumer_offsets?: string;
   error?: string;
+  /** Labels from backup.tags; `forget --keep-tag` keeps snapshots carrying one of them. */
+  tags?: string[];
   /**
    * Continuous mode, while running, as of this generation: offsets read from Kafka but not yet
    * in a listed file or gap (per topic), and when the oldest of them was read. Absent when none.

@@ -141,6 +141,8 @@ export interface TopicDescription extends Totals {
   replication_factor: number;
   configs: Record<string, string>;
   timestamp_type: TopicState['timestamp_type'];
+  /** The oldest record of the topic a restore of this snapshot brings back (after retention). */
+  oldest_restorable: string | null;
   partitions: PartitionDescription[];
 }
 
@@ -230,6 +232,10 @@ export function describeSnapshot(
       configs: ts.configs,
       timestamp_type: ts.timestamp_type,
       ...tt,
+      oldest_restorable: (() => {
+        const ms = partitions.map((p) => p.min_timestamp).filter((x): x is number => x !== null);
+        return ms.length ? new Date(Math.min(...ms)).toISOString() : null;
+      })(),
       partitions,
     });
   }
@@ -289,4 +295,32 @@ export function formatBytes(n: number): string {
 
 export function formatTime(ms: number | null): string {
   return ms === null ? '-' : new Date(ms).toISOString();
+}
+
+/** Per topic: the oldest record a restore can bring back, and the offsets dropped by this line's retention. */
+export interface TopicRetention {
+  topic: string;
+  /** min_timestamp of the first file with records after any drop, over the partitions; null when none. */
+  oldest_restorable: string | null;
+  /** Offsets in retention-policy gaps (dropped by forget --max-age or backup.retention). */
+  dropped_offsets: number;
+}
+
+export function retentionOf(m: Manifest): TopicRetention[] {
+  return Object.entries(m.topics)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([topic, t]) => {
+      let oldest = Number.POSITIVE_INFINITY;
+      let dropped = 0;
+      for (const ps of Object.values(t.partitions)) {
+        const first = [...ps.files].sort((a, b) => a.first_offset - b.first_offset).find((f) => f.records > 0);
+        if (first && first.min_timestamp >= 0) oldest = Math.min(oldest, first.min_timestamp);
+        for (const g of ps.gaps) if (g.cause === 'retention-policy') dropped += g.end - g.start;
+      }
+      return {
+        topic,
+        oldest_restorable: Number.isFinite(oldest) ? new Date(oldest).toISOString() : null,
+        dropped_offsets: dropped,
+      };
+    });
 }

@@ -32,6 +32,7 @@ import {
 import type { FileEntry, Gap, Manifest } from '../format/manifest.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { ObjectTakenError, putImmutable } from './immutable.ts';
+import { dropBelow, replaceFiles } from './state.ts';
 
 /** Chunks of one level merged into one chunk of the next. */
 export const FANOUT = 8;
@@ -42,6 +43,12 @@ interface WorkingPartition {
   chunks: ChunkRef[];
   files: FileEntry[];
   gaps: Gap[];
+  /**
+   * Set when a drop or replacement touched the partition: its chunks were read into files and
+   * gaps, and the whole partition is written as one chunk of this level (the highest of the
+   * chunks it replaces), so no chunk straddles a drop and no chunk lists a replaced file.
+   */
+  rewriteLevel?: number;
 }
 
 interface WorkingTopic {
@@ -149,6 +156,46 @@ export async function consolidate(
         Object.assign((t.ends[s.id] ??= {}), ends);
       }
     }
+    // maintenance members, in the order applyCommit uses
+    const touched = async (name: string, p: string): Promise<WorkingPartition | null> => {
+      const t = topics.get(name);
+      const wp = t?.partitions.get(p);
+      if (!t || !wp) return null;
+      t.dirty = true;
+      if (wp.rewriteLevel === undefined) {
+        const files: FileEntry[] = [];
+        const gaps: Gap[] = [];
+        for (const ref of wp.chunks) {
+          const key = chunkKey(backupId, name, t.meta.topic_id, Number(p), ref);
+          const chunk = decodeV2('chunk', key, await storage.get(key), backupId);
+          files.push(...chunk.files);
+          gaps.push(...chunk.gaps);
+        }
+        wp.rewriteLevel = wp.chunks.reduce((m, r) => Math.max(m, r.level), 0);
+        wp.files = [...files, ...wp.files];
+        wp.gaps = [...gaps, ...wp.gaps];
+        wp.chunks = [];
+      }
+      return wp;
+    };
+    for (const [name, parts] of Object.entries(c.replace ?? {}))
+      for (const [p, rs] of Object.entries(parts)) {
+        const wp = await touched(name, p);
+        if (wp) for (const r of rs) wp.files = replaceFiles(wp.files, r, `${name}-${p}`);
+      }
+    for (const [name, parts] of Object.entries(c.drop ?? {}))
+      for (const [p, d] of Object.entries(parts)) {
+        const wp = await touched(name, p);
+        if (wp) Object.assign(wp, dropBelow(wp.start, wp.files, wp.gaps, d.below, `${name}-${p}`));
+      }
+    for (const id of c.forget ?? []) {
+      snapshots.delete(id);
+      for (const t of topics.values())
+        if (t.ends[id]) {
+          delete t.ends[id];
+          t.dirty = true;
+        }
+    }
   }
 
   const seq = tail.at(-1)?.seq ?? options.seq;
@@ -175,7 +222,7 @@ export async function consolidate(
     };
     for (const [p, wp] of [...t.partitions].sort((a, b) => Number(a[0]) - Number(b[0]))) {
       if (wp.files.length || wp.gaps.length) {
-        const chunk = chunkOf(backupId, t, Number(p), 0, wp.files, wp.gaps);
+        const chunk = chunkOf(backupId, t, Number(p), wp.rewriteLevel ?? 0, sortedFiles(wp.files), sortedGaps(wp.gaps));
         const ref = refOf(seq, chunk);
         await put(chunkKey(backupId, t.name, t.meta.topic_id, Number(p), ref), encodeV2(chunk));
         wp.chunks.push(ref);
@@ -234,6 +281,10 @@ export async function consolidate(
   objectsWritten++;
   return { checkpoint, indexes, bytesWritten, objectsWritten };
 }
+
+// chunks list files and gaps in offset order; a rewrite puts its retention gap first, so sort
+const sortedFiles = (files: FileEntry[]) => [...files].sort((a, b) => a.first_offset - b.first_offset);
+const sortedGaps = (gaps: Gap[]) => [...gaps].sort((a, b) => a.start - b.start);
 
 function chunkOf(
   backupId: string,

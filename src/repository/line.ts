@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { IntegrityError, isAlreadyExists, isNotFound, UsageError } from '../errors.ts';
-import { type Commit, digestOfV2, encodeV2, LINE_V2, type TopicIndex, v2keys } from '../format/line-v2.ts';
+import { type Commit, decodeV2, digestOfV2, encodeV2, LINE_V2, type TopicIndex, v2keys } from '../format/line-v2.ts';
 import {
   decodeManifest,
   encodeManifest,
@@ -24,7 +24,7 @@ import { logger } from '../util/log.ts';
 import { type ConsolidationBase, consolidate } from './consolidate.ts';
 import { ObjectTakenError, putImmutable } from './immutable.ts';
 import { encodeMarkerBytes, migrationCommits, type V1Marker, v1Marker } from './migrate.ts';
-import { type Additions, CommittedState, isEmptyChange, type LoadScope } from './state.ts';
+import { type Additions, applyCommit, CommittedState, isEmptyChange, type LoadScope } from './state.ts';
 import { readV2, StateObjectCorrupt, type V2Read } from './v2-read.ts';
 
 const log = logger('repository');
@@ -38,6 +38,15 @@ export interface Lease {
 }
 
 export class FencedError extends UsageError {}
+
+/** A maintenance commit lost its number to another commit; plan again from the new state. */
+export class MaintenanceRace extends Error {
+  readonly seq: number;
+  constructor(seq: number) {
+    super(`commit number ${seq} was taken by another writer`);
+    this.seq = seq;
+  }
+}
 
 /**
  * A lease held by a process of this host that no longer exists (kill -9, OOM kill) is stale at
@@ -231,14 +240,10 @@ export class BackupLine {
     try {
       await putImmutable(this.storage, v2keys.commit(this.backupId, seq), bytes);
     } catch (e) {
-      if (e instanceof ObjectTakenError || isAlreadyExists(e))
-        throw new FencedError(
-          `another writer committed number ${seq} of backup line ${this.backupId} first; this run stops without writing`,
-          {
-            hint: 'only one backup run may write a backup line at a time; check for another running backup with the same backup_id',
-          },
-        );
-      throw e;
+      if (!(e instanceof ObjectTakenError || isAlreadyExists(e))) throw e;
+      // forget, prune or retention of another process may take a number; another backup may not
+      await this.absorbMaintenance(view, seq);
+      return this.commit(view, added);
     }
     this.seq = seq;
     view.generation = seq;
@@ -251,6 +256,91 @@ export class BackupLine {
     this.written.lastCommitBytes = bytes.length;
     if (isEmptyChange(change)) log.debug('commit without changes', { seq });
     if (this.tail.length >= this.policy.commits || this.tailBytes >= this.policy.bytes) await this.consolidateNow(view);
+  }
+
+  /**
+   * Another process committed `from` (and maybe more) first. Maintenance commits (forget, prune,
+   * retention) only forget snapshots, drop prefixes and replace files, which is disjoint from what
+   * a writer appends: the writer takes them into its state and retries at the next number. Any
+   * other commit means another backup writes the line, and this one is fenced.
+   */
+  private async absorbMaintenance(view: Manifest, from: number): Promise<void> {
+    const fenced = (why: string) =>
+      new FencedError(
+        `another writer committed number ${from} of backup line ${this.backupId} first (${why}); this run stops without writing`,
+        {
+          hint: 'only one backup run may write a backup line at a time; check for another running backup with the same backup_id',
+        },
+      );
+    const read = await readV2(this.storage, this.backupId, { files: false });
+    const missed: Commit[] = [];
+    for (let seq = from; seq <= read.view.generation; seq++) {
+      const key = v2keys.commit(this.backupId, seq);
+      const bytes = await this.storage.get(key).catch((e) => {
+        if (isNotFound(e)) return null;
+        throw e;
+      });
+      // folded into a checkpoint and pruned already: what it did cannot be told any more
+      if (!bytes) throw fenced(`commit ${seq} cannot be read`);
+      const c = decodeV2('commit', key, bytes, this.backupId);
+      if (!c.maintenance) throw fenced(`commit ${seq} was written by run ${c.writer.run_id}`);
+      missed.push(c);
+    }
+    if (missed.length === 0) throw fenced('the commit cannot be read back');
+    const writer = view.writer;
+    for (const c of missed) applyCommit(view, c, { files: false });
+    view.writer = writer;
+    this.seq = read.view.generation;
+    this.base = { checkpoint: read.checkpoint, indexes: read.indexes };
+    this.tail = read.tail;
+    this.tailBytes = read.tailBytes;
+    this.committed = new CommittedState(read.view);
+    log.info('took in maintenance commits written while this run was writing', {
+      from,
+      to: read.view.generation,
+      ops: missed.map((c) => c.maintenance!.op).join(','),
+    });
+  }
+
+  /**
+   * Writes a maintenance commit (forget, prune, retention) after the state `read`, then folds it
+   * into a checkpoint so the objects it made unreachable can be pruned. Throws MaintenanceRace
+   * when another commit took the number: the caller plans again from the new state.
+   */
+  async commitMaintenance(
+    read: V2Read,
+    body: Pick<Commit, 'maintenance' | 'forget' | 'drop' | 'replace'>,
+    writer: Manifest['writer'],
+  ): Promise<Commit> {
+    const seq = read.view.generation + 1;
+    const c: Commit = {
+      format: 'kafka-backup/commit',
+      version: LINE_V2,
+      backup_id: this.backupId,
+      seq,
+      created_at: new Date().toISOString(),
+      writer,
+      ...body,
+    };
+    try {
+      await putImmutable(this.storage, v2keys.commit(this.backupId, seq), encodeV2(c));
+    } catch (e) {
+      if (e instanceof ObjectTakenError || isAlreadyExists(e)) throw new MaintenanceRace(seq);
+      throw e;
+    }
+    try {
+      await consolidate(
+        this.storage,
+        this.backupId,
+        { checkpoint: read.checkpoint, indexes: read.indexes },
+        [...read.tail, c],
+        writer,
+      );
+    } catch (e) {
+      // the commit stands; the next writer or maintenance run consolidates
+      log.warn('consolidating after the maintenance commit failed; the commit stands', { error: e });
+    }
+    return c;
   }
 
   /** Folds the commits since the last checkpoint into a new one. A failure leaves the commits, which stay the truth. */

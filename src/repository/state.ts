@@ -3,7 +3,7 @@
  * steps between it and format version 2: applying a commit to a view, and computing the commit
  * that takes the last committed state to a writer's current one. No I/O here.
  */
-import type { Commit, PartitionChange, SnapshotChange, TopicMeta } from '../format/line-v2.ts';
+import type { Commit, PartitionChange, Replacement, SnapshotChange, TopicMeta } from '../format/line-v2.ts';
 import type { FileEntry, Gap, Manifest, PartitionState, Snapshot, TopicState } from '../format/manifest.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION } from '../format/manifest.ts';
 
@@ -69,6 +69,82 @@ export function applyCommit(view: Manifest, c: Commit, scope: LoadScope): void {
     for (const [p, ch] of Object.entries(parts)) applyPartition(t, p, ch, wantsFiles(scope, name, Number(p)));
   }
   for (const s of c.snapshots ?? []) applySnapshot(view, s, scope);
+  applyMaintenance(view, c, scope);
+}
+
+/**
+ * The members of forget, prune and retention (docs/format.md, "Maintenance commits"), applied
+ * after the others: replacements, then drops, then forgotten snapshots.
+ */
+function applyMaintenance(view: Manifest, c: Commit, scope: LoadScope): void {
+  for (const [name, parts] of Object.entries(c.replace ?? {})) {
+    const t = view.topics[name];
+    if (!t) continue;
+    for (const [p, rs] of Object.entries(parts)) {
+      const ps = t.partitions[p];
+      if (!ps || !wantsFiles(scope, name, Number(p))) continue;
+      for (const r of rs) ps.files = replaceFiles(ps.files, r, `${name}-${p}`);
+    }
+  }
+  for (const [name, parts] of Object.entries(c.drop ?? {})) {
+    const t = view.topics[name];
+    if (!t) continue;
+    for (const [p, d] of Object.entries(parts)) {
+      const ps = t.partitions[p];
+      if (!ps || !wantsFiles(scope, name, Number(p))) continue;
+      Object.assign(ps, dropBelow(ps.start_offset, ps.files, ps.gaps, d.below, `${name}-${p}`));
+    }
+  }
+  if (c.forget?.length) {
+    const gone = new Set(c.forget);
+    view.snapshots = view.snapshots.filter((s) => !gone.has(s.id));
+  }
+}
+
+/** A commit's maintenance members do not fit the state they are applied to (a damaged or foreign commit). */
+export class MaintenanceConflict extends Error {}
+
+/**
+ * The files and gaps of a partition once everything below `below` is dropped: the files and gaps
+ * ending at or below it leave, and one `retention-policy` gap [start, below) stands for them
+ * (it absorbs an earlier drop's gap), so coverage still tiles [start, next).
+ */
+export function dropBelow(
+  start: number,
+  files: FileEntry[],
+  gaps: Gap[],
+  below: number,
+  where = 'partition',
+): { files: FileEntry[]; gaps: Gap[] } {
+  if (below <= start) return { files, gaps };
+  const straddles = [
+    ...files.filter((f) => f.first_offset < below && f.last_offset + 1 > below),
+    ...gaps.filter((g) => g.start < below && g.end > below),
+  ];
+  if (straddles.length)
+    throw new MaintenanceConflict(`${where}: cannot drop below ${below}, which is inside a file or gap`);
+  return {
+    files: files.filter((f) => f.first_offset >= below),
+    gaps: [{ start, end: below, cause: 'retention-policy' }, ...gaps.filter((g) => g.start >= below)],
+  };
+}
+
+/** The files of a partition with `r.remove` (consecutive files) replaced by `r.add`, which covers exactly their offsets. */
+export function replaceFiles(files: FileEntry[], r: Replacement, where = 'partition'): FileEntry[] {
+  const at = files.findIndex((f) => f.key === r.remove[0]);
+  const run = at < 0 ? [] : files.slice(at, at + r.remove.length);
+  if (run.length !== r.remove.length || run.some((f, i) => f.key !== r.remove[i]))
+    throw new MaintenanceConflict(
+      `${where}: the files a replacement removes (${r.remove.join(', ')}) are not listed in order`,
+    );
+  if (run[0]!.first_offset !== r.add.first_offset || run.at(-1)!.last_offset !== r.add.last_offset)
+    throw new MaintenanceConflict(
+      `${where}: replacement ${r.add.key} covers ${r.add.first_offset}..${r.add.last_offset}, the files it replaces ${run[0]!.first_offset}..${run.at(-1)!.last_offset}`,
+    );
+  for (let i = 1; i < run.length; i++)
+    if (run[i]!.first_offset !== run[i - 1]!.last_offset + 1)
+      throw new MaintenanceConflict(`${where}: the files a replacement removes are not contiguous`);
+  return [...files.slice(0, at), r.add, ...files.slice(at + run.length)];
 }
 
 function applyPartition(t: TopicState, p: string, ch: PartitionChange, files: boolean): void {

@@ -20,7 +20,7 @@ import {
 import type { Manifest, PartitionState, TopicState } from '../format/manifest.ts';
 import { SignedObjectError } from '../format/signed.ts';
 import type { StorageBackend } from '../storage/backend.ts';
-import { applyCommit, emptyView, type LoadScope, wants, wantsFiles } from './state.ts';
+import { applyCommit, emptyView, type LoadScope, MaintenanceConflict, wants, wantsFiles } from './state.ts';
 
 /** What a v2 read found: the view, and the pieces a writer continues from. */
 /** Commits read at once after the checkpoint. */
@@ -182,7 +182,12 @@ export async function readV2(storage: StorageBackend, backupId: string, scope: L
         throw e;
       }
       if (c.seq !== seq) throw new StateObjectCorrupt(new SignedObjectError(key, `holds commit ${c.seq}`));
-      applyCommit(view, c, scope);
+      try {
+        applyCommit(view, c, scope);
+      } catch (e) {
+        if (e instanceof MaintenanceConflict) throw new StateObjectCorrupt(new SignedObjectError(key, e.message));
+        throw e;
+      }
       tail.push(c);
       tailBytes += bytes.length;
       digest = digestOfV2(key, bytes) ?? digest;

@@ -41,6 +41,8 @@ test('minimal config gets every default', () => {
     capture_offsets: true,
     give_up_after_secs: 0,
     circuit_breaker: { failure_threshold: 5, reset_timeout_secs: 30, half_open_requests: 1 },
+    tags: [],
+    retention: { apply: 'end', interval_secs: 3600 },
   });
   assert.equal(c.restore.compression, 'source');
   assert.equal(c.restore.create_topics, true);
