@@ -116,6 +116,8 @@ export class PartitionWriter {
     if (to <= this.position) return;
     this.skip(cause, Math.min(to, this.end) - this.position);
     this.position = Math.min(to, this.end);
+    // the read-committed state described the skipped range (an ABORT marker in it is never seen)
+    this.filter.reset();
     this.noteRead();
   }
 
@@ -139,7 +141,10 @@ export class PartitionWriter {
       if (last < this.position) continue;
       const base = Number(h.baseOffset);
       if (base > this.position) {
-        // whole batches missing between two batches: removed by the log cleaner
+        // whole batches missing between two batches: removed by the log cleaner. Unlike skipTo,
+        // the read-committed state stays: the hole is inside one response, whose aborted-
+        // transaction list (added above) covers the whole fetched range; resetting here would
+        // forget it and keep aborted batches after the hole.
         this.skip(this.o.compacted ? 'compaction' : 'unknown', Math.min(base, this.end) - this.position);
         this.position = Math.min(base, this.end);
         if (this.done) break;
