@@ -30,6 +30,7 @@ import type { Additions } from '../repository/state.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
 import { VERSION } from '../version.ts';
+import { FetchOrder } from './fetch-order.ts';
 import type { BackupOptions, BackupProgress } from './options.ts';
 import { PartitionWriter } from './partition-writer.ts';
 import { selectTopics } from './topic-patterns.ts';
@@ -125,6 +126,8 @@ class BackupEngine {
   private lastEndsRefresh = 0;
   /** Fetches from the source cluster go through it: a failing cluster is not hammered. */
   private readonly breaker: CircuitBreaker;
+  /** Partitions that returned records go to the back of the next fetch requests (no starvation). */
+  private readonly fetchOrder = new FetchOrder<PartitionWriter>();
 
   constructor(o: BackupOptions) {
     this.o = o;
@@ -546,8 +549,11 @@ class BackupEngine {
 
   /** One broker's fetch loop. */
   private async fetchFrom(nodeId: number, parts: PartitionWriter[]): Promise<void> {
+    // The broker fills the response in request order up to fetch_max_bytes: the partitions
+    // served least recently go first (src/backup/fetch-order.ts). Grouping by topic keeps the
+    // order of each topic's first partition and, within a topic, the partitions' order.
     const byTopic = new Map<string, PartitionWriter[]>();
-    for (const w of parts) {
+    for (const w of this.fetchOrder.order(parts)) {
       const list = byTopic.get(w.o.topic) ?? [];
       list.push(w);
       byTopic.set(w.o.topic, list);
@@ -601,6 +607,7 @@ class BackupEngine {
           continue;
         }
         bytes += p.records?.length ?? 0;
+        if (p.records?.length) this.fetchOrder.served(w);
         w.ingest(p);
       }
     }
