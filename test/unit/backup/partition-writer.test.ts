@@ -57,3 +57,51 @@ describe('read committed across a position jump', () => {
     assert.equal(kept, 1, 'only the non-transactional record after the ABORT marker');
   });
 });
+
+describe('batch CRC-32C on ingest', () => {
+  const flipped = (b: Buffer, at: number) => {
+    const c = Buffer.from(b);
+    c[at] = c[at]! ^ 0x01;
+    return c;
+  };
+
+  test('a batch with a flipped byte is not stored; fetched again, it is taken when it arrives intact', () => {
+    const w = writer();
+    const good = [dataBatch(0, 3), dataBatch(3, 3), dataBatch(6, 3)];
+    // byte 70: inside the first record of the second batch (header is 61 bytes)
+    const kept = w.ingest(fetched([good[0]!, flipped(good[1]!, 70), good[2]!]));
+    assert.equal(kept, 3, 'only the batch before the corrupt one');
+    assert.equal(w.position, 3, 'the position stops at the corrupt batch, so the next fetch reads it again');
+    assert.equal(w.error, null);
+    assert.equal(w.ingest(fetched([good[1]!, good[2]!])), 6, 'the re-fetched intact copy is taken');
+    assert.equal(w.position, 9);
+  });
+
+  test('the same batch corrupt twice in a row fails the partition, naming topic, partition and offset', () => {
+    const w = writer();
+    const bad = flipped(dataBatch(5, 2), 40); // a header byte under the CRC (producer id)
+    w.skipTo(5, 'retention');
+    assert.equal(w.ingest(fetched([bad])), 0);
+    assert.throws(
+      () => w.ingest(fetched([bad])),
+      (e: Error & { code?: string; exitCode?: number }) => {
+        assert.match(e.message, /record batch at offset 5 of t-0 .* failed its CRC-32C check .* twice/);
+        assert.equal(e.code, 'CORRUPT_BATCH');
+        assert.equal(e.exitCode, 1);
+        return true;
+      },
+    );
+    assert.ok(w.error, 'the writer keeps the failure (the engine ends the run with it)');
+    assert.equal(w.position, 5);
+  });
+
+  test('a corrupt aborted or control batch is caught too (checked before the read-committed filter)', () => {
+    const P = 3n;
+    const w = writer();
+    const aborted = { aborted: [{ producerId: P, firstOffset: 0n }] };
+    const batches = [dataBatch(0, 2, P), flipped(markerBatch(2, P, 'abort'), 65), dataBatch(3, 1)];
+    assert.equal(w.ingest(fetched(batches, aborted)), 0);
+    assert.equal(w.position, 2);
+    assert.throws(() => w.ingest(fetched(batches.slice(1), aborted)), /offset 2 of t-0/);
+  });
+});
