@@ -27,6 +27,7 @@ import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
 import type { Additions } from '../repository/state.ts';
+import { probeConditionalWrites } from '../storage/probe.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
 import { VERSION } from '../version.ts';
@@ -188,6 +189,8 @@ class BackupEngine {
     o.signal?.addEventListener('abort', onAbort, { once: true });
     let leaseTimer: NodeJS.Timeout | undefined;
     try {
+      // fencing (one writer per line) holds only where create-if-absent writes are honoured
+      await probeConditionalWrites(o.storage, o.backupId);
       await this.line.acquireLease(this.runId, LEASE_TTL_MS);
       leaseTimer = setInterval(() => {
         this.line.renewLease(LEASE_TTL_MS).catch((e) => log.warn('lease renewal failed', { error: e }));
