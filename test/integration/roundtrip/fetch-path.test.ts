@@ -8,7 +8,9 @@
  *  - a batch whose bytes were damaged on the way is fetched again and the backup holds every
  *    record exactly (restored, and compared with Kafka's Java consumer);
  *  - a batch damaged on every fetch ends the run (CORRUPT_BATCH, exit code 1 from the CLI)
- *    naming topic, partition and offset, and nothing of it is stored.
+ *    naming topic, partition and offset, and nothing of it is stored;
+ *  - DeleteRecords (retention) that removes the ABORT marker of a transaction the backup was
+ *    reading does not make it drop the same producer's later committed transaction.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -23,8 +25,15 @@ import { BackupLine } from '../../../src/repository/line.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
 import { configureLogging } from '../../../src/util/log.ts';
 import { cli, writeConfig } from '../../helpers/cli.ts';
-import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, produceWithPerf, uniqueTopic } from '../../helpers/kafka.ts';
-import { type DumpedRecord, dumpTopic } from '../../helpers/peers.ts';
+import {
+  createTopic,
+  deleteRecords,
+  deleteTopics,
+  KAFKA_BOOTSTRAP,
+  produceWithPerf,
+  uniqueTopic,
+} from '../../helpers/kafka.ts';
+import { type DumpedRecord, dumpTopic, produceSpec } from '../../helpers/peers.ts';
 
 configureLogging({ level: 'error' });
 
@@ -34,11 +43,11 @@ const view = (r: DumpedRecord) =>
 type FetchArgs = Parameters<typeof rawFetchV17.async>;
 const realFetch = rawFetchV17.async;
 
-/** Replaces the raw Fetch call with one that calls the real one and hands its answer to `tap`. */
-function tapFetches(tap: (res: RawFetchResponse, request: FetchArgs) => void): void {
+/** Replaces the raw Fetch call with one that calls the real one and hands its answer to `tap` (awaited). */
+function tapFetches(tap: (res: RawFetchResponse, request: FetchArgs) => void | Promise<void>): void {
   mock.method(rawFetchV17, 'async', async (...args: FetchArgs) => {
     const res = (await realFetch(...args)) as RawFetchResponse;
-    tap(res, args);
+    await tap(res, args);
     return res;
   });
 }
@@ -85,6 +94,57 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
       [0, 1, 2, 3, 4, 5, 6, 7],
       `every partition got records in the first 2 responses; partitions per response: ${JSON.stringify(served.slice(0, 6))}`,
     );
+  });
+
+  test('read committed across a retention gap: a producer’s aborted transaction cut off by DeleteRecords does not drop its later commit', async () => {
+    const topic = await createTopic(uniqueTopic('txngap'), { partitions: 1 });
+    topics.push(topic);
+    const big = 'a'.repeat(10_000);
+    // producer 1: an aborted transaction of 20 batches (200 kB), its ABORT marker, 5 plain
+    // records, then a committed transaction of the same producer (same producer id)
+    const produced = await produceSpec(topic, [
+      ...Array.from({ length: 20 }, (_, i) => [
+        { partition: 0, value: `abort-${i}-${big}`, txn: 'abort' as const, producer: 1 },
+        { flush: true as const },
+      ]).flat(),
+      { end: 1 },
+      ...Array.from({ length: 5 }, (_, i) => ({ partition: 0, value: `plain-${i}` })),
+      { flush: true },
+      ...Array.from({ length: 5 }, (_, i) => ({
+        partition: 0,
+        value: `commit-${i}`,
+        txn: 'commit' as const,
+        producer: 1,
+      })),
+      { end: 1 },
+    ]);
+    const firstPlain = produced[20]!.offset;
+    let deleted = -1;
+    tapFetches(async (res) => {
+      const p = res.responses[0]?.partitions[0];
+      if (deleted >= 0 || !p?.records?.length) return;
+      // the first answer holds part of the aborted transaction, not its marker: now retention
+      // (DeleteRecords) removes everything up to the plain records, the marker included
+      assert.ok(p.abortedTransactions.length > 0, 'the broker lists the aborted transaction');
+      deleted = await deleteRecords(topic, 0, firstPlain);
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'kb-txngap-'));
+    // 64 KiB answers: the first one ends inside the aborted transaction
+    const r = await runBackup(backupOptions(dir, topic, { maxBatchBytes: 16 << 10, fetchMaxBytes: 64 << 10 }));
+    assert.equal(deleted, firstPlain);
+    mock.restoreAll();
+    const source = await dumpTopic(topic);
+    assert.deepEqual(
+      source.map((x) => Buffer.from(x.value!, 'base64').toString()),
+      [...Array.from({ length: 5 }, (_, i) => `plain-${i}`), ...Array.from({ length: 5 }, (_, i) => `commit-${i}`)],
+    );
+    assert.equal(r.records, source.length, 'the backup holds what the Java consumer reads: the commit included');
+    const m = await new BackupLine(new FilesystemBackend({ path: dir }), 'fetch').latest();
+    const ps = m!.topics[topic]!.partitions['0']!;
+    const retention =
+      ps.gaps.filter((g) => g.cause === 'retention').reduce((n, g) => n + g.end - g.start, 0) +
+      ps.files.reduce((n, f) => n + (f.skipped?.retention ?? 0), 0);
+    assert.ok(retention > 0, 'the offsets removed meanwhile are recorded as removed by retention');
   });
 
   describe('batch CRC-32C', () => {
