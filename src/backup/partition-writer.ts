@@ -405,13 +405,13 @@ export class PartitionWriter {
   }
 }
 
+const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
+
 /**
  * One buffer holding the parts in order. Parts that are consecutive views of one fetch response
  * (the common case: a block cut from one partition's records section) are joined as a view, not
  * copied; the response's records section was already copied out of the socket chunks once.
  */
-const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
-
 function joinParts(parts: Buffer[], bytes: number): Buffer {
   const first = parts[0];
   if (!first) return Buffer.alloc(0);

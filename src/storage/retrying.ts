@@ -14,9 +14,10 @@
  * lost (a reset or timeout after the server stored it); the retry then finds the key taken. An
  * 'already-exists' after such a failure is checked by reading the object back: our own bytes
  * mean the earlier attempt won, and the put succeeds; other bytes are another writer's, and the
- * 'already-exists' stands. Without it, a lost answer was a false "someone else wrote this"
- * (a false fence for a commit, a lost consumer-offset capture, a failed restore plan). An
- * 'already-exists' on the first attempt is never second-guessed.
+ * 'already-exists' stands. Without it, a lost answer was a false "someone else wrote this":
+ * commits and checkpoints were saved by putImmutable's own comparison (src/repository/
+ * immutable.ts), but the consumer-offset capture was dropped from the snapshot and a restore
+ * failed writing its plan. An 'already-exists' on the first attempt is never second-guessed.
  */
 import { isAlreadyExists, StorageError } from '../errors.ts';
 import type { Logger } from '../util/log.ts';
