@@ -28,9 +28,11 @@ import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { forget } from '../repository/forget.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
 import type { Additions } from '../repository/state.ts';
+import { probeConditionalWrites } from '../storage/probe.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
 import { VERSION } from '../version.ts';
+import { FetchOrder } from './fetch-order.ts';
 import type { BackupOptions, BackupProgress } from './options.ts';
 import { PartitionWriter } from './partition-writer.ts';
 import { selectTopics } from './topic-patterns.ts';
@@ -127,6 +129,8 @@ class BackupEngine {
   private lastEndsRefresh = 0;
   /** Fetches from the source cluster go through it: a failing cluster is not hammered. */
   private readonly breaker: CircuitBreaker;
+  /** Partitions that returned records go to the back of the next fetch requests (no starvation). */
+  private readonly fetchOrder = new FetchOrder<PartitionWriter>();
 
   constructor(o: BackupOptions) {
     this.o = o;
@@ -187,6 +191,8 @@ class BackupEngine {
     o.signal?.addEventListener('abort', onAbort, { once: true });
     let leaseTimer: NodeJS.Timeout | undefined;
     try {
+      // fencing (one writer per line) holds only where create-if-absent writes are honoured
+      await probeConditionalWrites(o.storage, o.backupId);
       await this.line.acquireLease(this.runId, LEASE_TTL_MS);
       leaseTimer = setInterval(() => {
         this.line.renewLease(LEASE_TTL_MS).catch((e) => log.warn('lease renewal failed', { error: e }));
@@ -549,8 +555,11 @@ class BackupEngine {
 
   /** One broker's fetch loop. */
   private async fetchFrom(nodeId: number, parts: PartitionWriter[]): Promise<void> {
+    // The broker fills the response in request order up to fetch_max_bytes: the partitions
+    // served least recently go first (src/backup/fetch-order.ts). Grouping by topic keeps the
+    // order of each topic's first partition and, within a topic, the partitions' order.
     const byTopic = new Map<string, PartitionWriter[]>();
-    for (const w of parts) {
+    for (const w of this.fetchOrder.order(parts)) {
       const list = byTopic.get(w.o.topic) ?? [];
       list.push(w);
       byTopic.set(w.o.topic, list);
@@ -604,6 +613,7 @@ class BackupEngine {
           continue;
         }
         bytes += p.records?.length ?? 0;
+        if (p.records?.length) this.fetchOrder.served(w);
         w.ingest(p);
       }
     }

@@ -7,14 +7,19 @@
  * committedEnd, never the fetch position, so a checkpoint only advances past records that are
  * in durable, listed files.
  */
-import { batchRange, lastOffsetOf, splitBatches } from '../format/batch.ts';
+import { KafkaError } from '../errors.ts';
+import { type BatchHeader, batchCrcOk, batchRange, lastOffsetOf, splitBatches } from '../format/batch.ts';
 import type { FileChecksumKind } from '../format/checksum.ts';
+import { crc32c } from '../format/checksum.ts';
 import type { BlockCodec } from '../format/compression.ts';
 import { type FileEntry, type Gap, type GapCause, keys } from '../format/manifest.ts';
 import { type SegmentHeader, SegmentWriter } from '../format/segment.ts';
 import type { RawFetchPartition } from '../kafka/fetch-raw-v17.ts';
 import type { StorageBackend } from '../storage/backend.ts';
+import { logger } from '../util/log.ts';
 import { TransactionFilter } from './txn-filter.ts';
+
+const log = logger('backup');
 
 export interface PartitionWriterOptions {
   backupId: string;
@@ -59,6 +64,8 @@ export class PartitionWriter {
   logStartOffset = -1;
 
   private readonly filter = new TransactionFilter();
+  /** Base offset of the batch that failed its CRC in the last fetch (-1: none); a second failure there is fatal. */
+  private corruptAt = -1;
   private block: OpenBlock | null = null;
   private segment: SegmentWriter | null = null;
   private segmentSeq = 0;
@@ -116,6 +123,8 @@ export class PartitionWriter {
     if (to <= this.position) return;
     this.skip(cause, Math.min(to, this.end) - this.position);
     this.position = Math.min(to, this.end);
+    // the read-committed state described the skipped range (an ABORT marker in it is never seen)
+    this.filter.reset();
     this.noteRead();
   }
 
@@ -138,8 +147,19 @@ export class PartitionWriter {
       const last = Number(lastOffsetOf(h));
       if (last < this.position) continue;
       const base = Number(h.baseOffset);
+      // Every batch used is checked against its own CRC-32C (one native call over the batch, no
+      // per-record work): the broker sends stored bytes as they are, and a corrupt batch stored
+      // here would be restored as valid. Ingest stops before it, so the next fetch reads it again.
+      if (!batchCrcOk(buf, h)) {
+        this.corruptBatch(buf, h);
+        break;
+      }
+      if (this.corruptAt >= 0 && last >= this.corruptAt) this.corruptAt = -1;
       if (base > this.position) {
-        // whole batches missing between two batches: removed by the log cleaner
+        // whole batches missing between two batches: removed by the log cleaner. Unlike skipTo,
+        // the read-committed state stays: the hole is inside one response, whose aborted-
+        // transaction list (added above) covers the whole fetched range; resetting here would
+        // forget it and keep aborted batches after the hole.
         this.skip(this.o.compacted ? 'compaction' : 'unknown', Math.min(base, this.end) - this.position);
         this.position = Math.min(base, this.end);
         if (this.done) break;
@@ -167,6 +187,27 @@ export class PartitionWriter {
     if (kept === 0 && !this.block) this.filter.prune(BigInt(this.position));
     this.noteRead();
     return kept;
+  }
+
+  /**
+   * A batch failed its CRC: the first time it is fetched again (a corruption on the wire is
+   * transient), the second time at the same offset the run fails, naming the batch.
+   */
+  private corruptBatch(buf: Buffer, h: BatchHeader): void {
+    const base = Number(h.baseOffset);
+    const where = `${this.o.topic}-${this.o.partition}`;
+    const computed = crc32c(buf.subarray(h.position + 21, h.position + h.size)) >>> 0;
+    const detail = `record batch at offset ${base} of ${where} (${h.size} bytes) failed its CRC-32C check (stored ${hex(h.crc)}, computed ${hex(computed)})`;
+    if (this.corruptAt !== base) {
+      this.corruptAt = base;
+      log.warn(`${detail}; fetching it again`, { topic: this.o.topic, partition: this.o.partition, offset: base });
+      return;
+    }
+    this.failure = new KafkaError(`${detail} twice: the broker's copy (or every answer on the way) is corrupt`, {
+      hint: `nothing of that batch was stored (what was stored before it stays listed); check the broker's disk and logs (kafka-dump-log.sh --deep-iteration on the segment holding offset ${base} shows the damage), and repair or reassign the partition before running the backup again`,
+      code: 'CORRUPT_BATCH',
+    });
+    throw this.failure;
   }
 
   private addToBlock(
@@ -363,6 +404,8 @@ export class PartitionWriter {
     this.segment = null;
   }
 }
+
+const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
 
 /**
  * One buffer holding the parts in order. Parts that are consecutive views of one fetch response

@@ -9,7 +9,9 @@
  *  - a control batch is never stored; an ABORT marker ends its producer's active abort;
  *  - a transactional batch of a producer with an active abort is dropped.
  * The state survives across fetch responses, so an aborted transaction larger than one response
- * is dropped whole.
+ * is dropped whole, but not across a jump of the position (reset()): an aborted transaction
+ * whose ABORT marker was in the skipped range would otherwise stay active for its producer and
+ * drop that producer's later, committed transactions.
  */
 import {
   type BatchHeader,
@@ -61,6 +63,18 @@ export class TransactionFilter {
     }
     if (isTransactional(h) && this.active.has(h.producerId)) return 'aborted';
     return 'keep';
+  }
+
+  /**
+   * Forgets everything: the position jumped (a retention gap), so what was learnt about the
+   * skipped range no longer applies. The broker lists again, with the next fetch, every aborted
+   * transaction that reaches into the range from the new position on (its lastOffset >= the
+   * fetch offset), so a transaction spanning the jump is still dropped.
+   */
+  reset(): void {
+    this.pending = [];
+    this.seen.clear();
+    this.active.clear();
   }
 
   /** Forgets transactions that ended below `offset` (keeps the `seen` set from growing forever). */

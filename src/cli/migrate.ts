@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.ts';
 import { BackupLine } from '../repository/line.ts';
+import { probeConditionalWrites } from '../storage/probe.ts';
 import { VERSION } from '../version.ts';
 import { storageFromPath } from './common.ts';
 import { emit, parseFormat } from './output.ts';
@@ -71,6 +72,8 @@ export function registerMigrateCommand(program: Command): void {
         };
         if (opened.version === 1 && !options.dryRun) {
           const runId = `migrate-${Date.now().toString(36)}`;
+          // the migration marker fences a version 1 writer only where create-if-absent holds
+          await probeConditionalWrites(storage, options.backupId);
           await line.acquireLease(runId, LEASE_TTL_MS);
           try {
             const r = await line.migrate({ run_id: runId, host: hostname(), pid: process.pid, tool_version: VERSION });

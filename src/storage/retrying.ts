@@ -9,8 +9,18 @@
  *   load                                 opening the stream; errors while reading it are not retried
  *   list                                 a page that fails mid-way restarts the listing after the
  *                                        last key already yielded
+ *
+ * A create-if-absent put (ifAbsent) that failed transiently may have been applied, its answer
+ * lost (a reset or timeout after the server stored it); the retry then finds the key taken. An
+ * 'already-exists' after such a failure is checked by reading the object back: our own bytes
+ * mean the earlier attempt won, and the put succeeds; other bytes are another writer's, and the
+ * 'already-exists' stands. Without it, a lost answer was a false "someone else wrote this":
+ * commits and checkpoints were saved by putImmutable's own comparison (src/repository/
+ * immutable.ts), but the consumer-offset capture was dropped from the snapshot and a restore
+ * failed writing its plan ("plan.json: already exists"). An 'already-exists' on the first
+ * attempt is never second-guessed.
  */
-import { StorageError } from '../errors.ts';
+import { isAlreadyExists, StorageError } from '../errors.ts';
 import type { Logger } from '../util/log.ts';
 import { type RetryInfo, retry } from '../util/retry.ts';
 import type { ObjectInfo, ObjectWriter, StorageBackend } from './backend.ts';
@@ -94,7 +104,28 @@ export function retrying(inner: StorageBackend, options: RetryOptions, hooks: Re
 
   return {
     location: inner.location,
-    put: (key, body, opts) => run('put', key, () => inner.put(key, body, opts)),
+    put: async (key, body, opts) => {
+      if (!opts?.ifAbsent) return run('put', key, () => inner.put(key, body, opts));
+      let uncertain = false;
+      try {
+        await run('put', key, async () => {
+          try {
+            await inner.put(key, body, opts);
+          } catch (e) {
+            if (isTransient(e)) uncertain = true;
+            throw e;
+          }
+        });
+      } catch (e) {
+        if (!uncertain || !isAlreadyExists(e)) throw e;
+        const stored = await run('get', key, () => inner.get(key));
+        if (Buffer.compare(stored, body) !== 0) throw e;
+        hooks.logger?.info('create-if-absent put found its own earlier attempt applied (its answer was lost)', {
+          key,
+          location: inner.location,
+        });
+      }
+    },
     openWriter: async (key) => wrapWriter(key, await run('openWriter', key, () => inner.openWriter(key))),
     load: (key, range, hints) => run('load', key, () => inner.load(key, range, hints)),
     get: (key) => run('get', key, () => inner.get(key)),

@@ -5,28 +5,52 @@
  *   proxy.inject({ kind: 'status', status: 503 }, { count: 5 })       next 5 requests answer 503
  *   proxy.inject({ kind: 'drop' }, { durationMs: 1000 })              connections reset for 1 s
  *   proxy.inject({ kind: 'delay', ms: 2000 }, { every: 3 })           every 3rd request delayed, until clear()
+ *   proxy.inject({ kind: 'lose-answer' }, { match: isConditionalPut })  forwarded and applied, then the
+ *                                                                    connection is reset instead of answering
+ *   proxy.inject({ kind: 'strip-header', header: 'if-none-match' })  forwarded without that header (a
+ *                                                                    server that ignores conditional writes)
  *   proxy.clear()
  *
  * `count`, `durationMs` and `every` combine (a fault stops when count or duration runs out;
- * with neither it lasts until clear()). Counters: requests seen, faults injected.
+ * with neither it lasts until clear()); `match` limits the fault to the requests it accepts (the
+ * others pass and are not counted). Counters: requests seen, faults injected.
  * Requests from S3-style clients get an S3 XML error body, so SDKs parse a proper error code.
  */
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type Fault = { kind: 'status'; status: number } | { kind: 'drop' } | { kind: 'delay'; ms: number };
+export type Fault =
+  | { kind: 'status'; status: number }
+  | { kind: 'drop' }
+  | { kind: 'delay'; ms: number }
+  /** The request reaches the server, which applies it; its answer is dropped (connection reset). */
+  | { kind: 'lose-answer' }
+  /** The request is forwarded without this header (lower case). */
+  | { kind: 'strip-header'; header: string };
 
 export interface FaultPlan {
   count?: number;
   durationMs?: number;
   /** Inject on every n-th request only (1 = all). */
   every?: number;
+  /** Only requests it accepts get the fault. */
+  match?: (req: IncomingMessage) => boolean;
+}
+
+/** A create-if-absent write: S3 and Azure send If-None-Match: *, GCS ifGenerationMatch=0. */
+export function isConditionalPut(req: IncomingMessage): boolean {
+  return (
+    (req.method === 'PUT' || req.method === 'POST') &&
+    (req.headers['if-none-match'] === '*' || /[?&]ifGenerationMatch=0(&|$)/.test(req.url ?? ''))
+  );
 }
 
 export class FaultProxy {
   readonly target: URL;
   requests = 0;
   faultsInjected = 0;
+  /** Requests applied by the server whose answer was dropped ('lose-answer'), with the server's status. */
+  readonly lostAnswers: { method: string; url: string; status: number }[] = [];
   private server: Server | undefined;
   private fault: Fault | undefined;
   private plan: FaultPlan = {};
@@ -72,13 +96,14 @@ export class FaultProxy {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 
-  private pick(): Fault | undefined {
+  private pick(req: IncomingMessage): Fault | undefined {
     const f = this.fault;
     if (!f) return undefined;
     if (Date.now() > this.until || (this.plan.count !== undefined && this.plan.count <= 0)) {
       this.fault = undefined;
       return undefined;
     }
+    if (this.plan.match && !this.plan.match(req)) return undefined;
     this.seenSinceInject++;
     if (this.plan.every && this.plan.every > 1 && this.seenSinceInject % this.plan.every !== 0) return undefined;
     if (this.plan.count !== undefined) this.plan.count--;
@@ -88,7 +113,7 @@ export class FaultProxy {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests++;
-    const fault = this.pick();
+    const fault = this.pick(req);
     if (fault?.kind === 'drop') {
       req.socket.destroy();
       return;
@@ -106,6 +131,8 @@ export class FaultProxy {
       });
       return;
     }
+    const headers = { ...req.headers };
+    if (fault?.kind === 'strip-header') delete headers[fault.header];
     const forward = () => {
       if (req.destroyed || res.destroyed) return; // the client gave up while we delayed
       const up = request(
@@ -114,9 +141,16 @@ export class FaultProxy {
           port: this.target.port,
           method: req.method,
           path: req.url,
-          headers: req.headers,
+          headers,
         },
         (upRes) => {
+          if (fault?.kind === 'lose-answer') {
+            // the server has answered, so it applied the request: read its answer, then reset
+            this.lostAnswers.push({ method: req.method ?? '', url: req.url ?? '', status: upRes.statusCode ?? 0 });
+            upRes.resume();
+            upRes.on('end', () => req.socket.destroy());
+            return;
+          }
           res.writeHead(upRes.statusCode ?? 502, upRes.headers);
           upRes.pipe(res);
         },

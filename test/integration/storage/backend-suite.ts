@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { StorageError } from '../../../src/errors.ts';
 import type { StorageBackend } from '../../../src/storage/backend.ts';
+import { probeConditionalWrites } from '../../../src/storage/probe.ts';
 
 export const SUITE_PART_SIZE = 5 * 1024 * 1024;
 
@@ -71,6 +72,11 @@ export function runBackendSuite(
       assert.equal((await b.get('basic/one.bin')).toString(), 'overwritten');
       await b.put('basic/empty', new Uint8Array(0));
       assert.equal((await b.get('basic/empty')).length, 0);
+    });
+
+    test('the conditional-write probe passes (create-if-absent is honoured) and leaves nothing behind', async () => {
+      await probeConditionalWrites(b, 'probe-line');
+      assert.deepEqual(await collect(b.list('probe-line/')), []);
     });
 
     test('put ifAbsent twice: second is already-exists, content unchanged', async () => {

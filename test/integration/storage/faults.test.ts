@@ -8,10 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { StorageError } from '../../../src/errors.ts';
 import type { StorageBackend } from '../../../src/storage/backend.ts';
 import { type OpenStorageExtras, openStorage } from '../../../src/storage/open.ts';
+import { probeConditionalWrites } from '../../../src/storage/probe.ts';
 import { S3Backend } from '../../../src/storage/s3.ts';
 import { CircuitBreaker, type CircuitState } from '../../../src/util/circuit-breaker.ts';
 import { configureLogging } from '../../../src/util/log.ts';
-import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.ts';
+import { type FaultProxy, isConditionalPut, startFaultProxy } from '../../helpers/fault-proxy.ts';
 import { createS3Bucket, S3_CREDENTIALS, S3_ENDPOINT } from '../../helpers/storage-servers.ts';
 
 configureLogging({ level: 'error' });
@@ -138,6 +139,61 @@ describe('storage faults (S3 via fault proxy)', () => {
     assert.ok(Date.now() - t0 < 5000);
     assert.equal(breaker.state, 'open');
     proxy.clear();
+    await s.close();
+  });
+
+  test('a create-if-absent put applied by the server but whose answer was lost is recognised as ours on retry', async () => {
+    const breaker = new CircuitBreaker({ name: 'storage test', failureThreshold: 5, resetTimeoutSecs: 0.2 });
+    let retries = 0;
+    const s = await open(
+      'lost-answer',
+      breaker,
+      { max_retries: 4, initial_delay_ms: 10, max_delay_ms: 50 },
+      {
+        onRetry: () => retries++,
+      },
+    );
+    const lostBefore = proxy.lostAnswers.length;
+    proxy.inject({ kind: 'lose-answer' }, { match: isConditionalPut, count: 1 });
+    const ours = randomBytes(3000);
+    await s.put('log/0000000001.json', ours, { ifAbsent: true });
+    const lost = proxy.lostAnswers.slice(lostBefore);
+    assert.equal(lost.length, 1);
+    assert.equal(lost[0]!.status, 200, 'the server applied the first attempt');
+    assert.equal(retries, 1, 'sent again once, which found the key taken');
+    assert.deepEqual(await direct.get('lost-answer/log/0000000001.json'), ours);
+    // with other bytes under the key (another writer), the same sequence stays already-exists
+    await direct.put('lost-answer/log/0000000002.json', Buffer.from('theirs'));
+    proxy.inject({ kind: 'drop' }, { match: isConditionalPut, count: 1 });
+    await assert.rejects(
+      s.put('log/0000000002.json', ours, { ifAbsent: true }),
+      (e: unknown) => e instanceof StorageError && e.storageKind === 'already-exists',
+    );
+    proxy.clear();
+    await s.close();
+  });
+
+  test('a server that ignores If-None-Match (stripped by the proxy) accepts both writes, and the probe refuses it', async () => {
+    const breaker = new CircuitBreaker({ name: 'storage test', failureThreshold: 5, resetTimeoutSecs: 0.2 });
+    const s = await open('no-conditions', breaker, { max_retries: 2, initial_delay_ms: 10, max_delay_ms: 50 });
+    await probeConditionalWrites(s, 'line'); // honoured: passes
+    proxy.inject({ kind: 'strip-header', header: 'if-none-match' });
+    // what fencing would meet: the second create-if-absent write silently replaces the first
+    await s.put('line/log/0000000001.json', Buffer.from('writer A'), { ifAbsent: true });
+    await s.put('line/log/0000000001.json', Buffer.from('writer B'), { ifAbsent: true });
+    assert.equal((await direct.get('no-conditions/line/log/0000000001.json')).toString(), 'writer B');
+    await assert.rejects(probeConditionalWrites(s, 'line'), (e: unknown) => {
+      assert.ok(e instanceof StorageError);
+      assert.equal(e.code, 'STORAGE_NO_CONDITIONAL_WRITES');
+      assert.equal(e.exitCode, 1);
+      assert.match(e.message, /ignores create-if-absent writes/);
+      assert.match(e.hint ?? '', /If-None-Match/);
+      return true;
+    });
+    proxy.clear();
+    const left: string[] = [];
+    for await (const o of direct.list('no-conditions/line/.probe/')) left.push(o.key);
+    assert.deepEqual(left, [], 'the probe object is deleted');
     await s.close();
   });
 
