@@ -271,9 +271,20 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
         const job = queue.shift();
         if (!job) return;
         const firstFailure = { at: 0 };
+        let jobIdentity = identity;
+        let renew = false;
         for (let attempt = 0; ; attempt++) {
           try {
-            const r = await runJob(job, o, planState!, admin, leaders, identity, limits, progress);
+            if (renew) {
+              // A resync needs a new producer id. If InitProducerId fails, this attempt fails:
+              // the old identity must not be reused, since its sequences on this job's
+              // partitions are past 0 and the new PartitionProducers would start from 0 (the
+              // broker may then take a batch for a duplicate of an old one and drop it).
+              jobIdentity = await k('initialising the idempotent producer', () => initProducerId(admin));
+              identity = jobIdentity;
+              renew = false;
+            }
+            const r = await runJob(job, o, planState!, admin, leaders, jobIdentity, limits, progress);
             const tm = mappings.get(job.targetTopic) ?? new Map<number, MappingBuilder>();
             for (const [tp, b] of r.mapping) tm.set(tp, b);
             mappings.set(job.targetTopic, tm);
@@ -284,7 +295,8 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
           } catch (e) {
             firstFailure.at ||= Date.now();
             const givenUp = o.giveUpAfterSecs > 0 && Date.now() - firstFailure.at > o.giveUpAfterSecs * 1000;
-            if (!(e instanceof ResyncNeeded) || attempt >= MAX_RESYNCS || givenUp) {
+            const retriable = e instanceof ResyncNeeded || renew;
+            if (!retriable || attempt >= MAX_RESYNCS || givenUp) {
               fatal ??=
                 e instanceof ResyncNeeded
                   ? new KafkaError(`restore of ${job.id} failed after ${attempt + 1} attempts: ${e.message}`, {
@@ -294,15 +306,14 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
               return;
             }
             const delay = Math.min(5_000, 200 * 2 ** attempt);
-            log.warn('produce failed; continuing from the target log with a new producer id', {
-              job: job.id,
-              reason: e.message,
-              retry_in_ms: delay,
-            });
-            await new Promise((r) => setTimeout(r, delay));
-            identity = await k('initialising the idempotent producer', () => initProducerId(admin)).catch(
-              () => identity,
+            log.warn(
+              renew
+                ? 'InitProducerId failed; trying again'
+                : 'produce failed; continuing from the target log with a new producer id',
+              { job: job.id, reason: (e as Error).message, retry_in_ms: delay },
             );
+            await new Promise((r) => setTimeout(r, delay));
+            renew = true;
           }
         }
       }
@@ -463,7 +474,10 @@ async function runJob(
     resumeEnd.set(tp, end);
     written.set(tp, 0);
     mapping.set(tp, new MappingBuilder());
-    producers.set(tp, new PartitionProducer(job.targetTopic, tp, identity, leaders));
+    producers.set(
+      tp,
+      new PartitionProducer(job.targetTopic, tp, identity, leaders, { giveUpAfterSecs: o.giveUpAfterSecs }),
+    );
     inflight.set(tp, []);
   }
   const fixedCodec = o.compression === 'source' ? null : KAFKA_CODEC_IDS[o.compression];
