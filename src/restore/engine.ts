@@ -7,7 +7,10 @@
  * offset (its baseline) in plan.json. On every (re)start, the records already restored to a
  * target partition are `end - baseline`; the job skips that many records of its fixed-order
  * stream, checks that the last target record equals the expected source record, and goes on.
- * This needs the restore to be the only writer of its target partitions while it runs.
+ * This needs the restore to be the only writer of its target partitions while it runs; each
+ * batch's landing offset and each partition's final end offset are checked against it. A job
+ * first waits for appends of a killed run that are not yet replicated (in-doubt.ts). Design
+ * and limits: docs/restore.md.
  */
 import { performance } from 'node:perf_hooks';
 import type { Admin, Connection } from '@platformatic/kafka';
@@ -28,6 +31,7 @@ import { logger } from '../util/log.ts';
 import { retry } from '../util/retry.ts';
 import { BrokerSender } from './broker-sender.ts';
 import { RecordSelector } from './filters.ts';
+import { waitForInDoubtAppends } from './in-doubt.ts';
 import { digestOf, MappingBuilder, type OffsetMapping } from './offset-map.ts';
 import { ORIGINAL_HEADERS, type RestoreOptions, type RestoreProgress } from './options.ts';
 import {
@@ -62,6 +66,11 @@ const PRODUCE_TIMEOUT_MS = 30_000;
 const ENCODE_MAX_RECORDS = 5_000;
 const ENCODE_MAX_BYTES = 1 << 20;
 const MAX_RESYNCS = 10;
+/**
+ * How long a resumed job waits for appended-but-uncommitted records when give_up_after_secs is
+ * 0: well past replica.lag.time.max.ms (30 s), after which a stuck follower leaves the ISR.
+ */
+const IN_DOUBT_WAIT_MS = 300_000;
 const LANDING_HINT =
   'no other producer may write the target partitions during a restore; check the target (kafka-console-consumer), then restore into an empty topic (restore.recreate_topics: true, or a new restore.topic_mapping) with a new restore_id';
 
@@ -509,6 +518,20 @@ async function runJob(
   progress: RestoreProgress,
 ): Promise<JobResult> {
   const targetParts = job.targetPartitions;
+  // Batches a killed run got appended but not yet replicated are above the high watermark that
+  // ListOffsets reports: wait until they are committed (or truncated) before counting `end`.
+  await retry(
+    () =>
+      waitForInDoubtAppends(
+        admin,
+        (p) => leaders.leaderOf(job.targetTopic, p),
+        () => leaders.invalidate(),
+        job.targetTopic,
+        targetParts,
+        o.giveUpAfterSecs > 0 ? o.giveUpAfterSecs * 1000 : IN_DOUBT_WAIT_MS,
+      ),
+    { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: (e) => !(e instanceof KafkaError) },
+  );
   const ends = await retry(
     () =>
       listOffsets(
@@ -571,7 +594,7 @@ async function runJob(
     if (got < 0 || got === expected) return;
     const why =
       got > expected
-        ? `another producer wrote ${got - expected} records into it during the restore`
+        ? `another producer wrote ${got - expected} records into it during the restore (or records of an interrupted run were committed after this run counted them)`
         : `${expected - got} records this restore wrote before are no longer in it (truncated by the broker?)`;
     sendError ??= new IntegrityError(
       `target partition ${job.targetTopic}-${tp}: a batch of ${records} records landed at offset ${got}, not at ${expected}: ${why}`,

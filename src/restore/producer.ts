@@ -26,6 +26,9 @@ const LEADER_ERRORS = new Set([3, 5, 6, 7, 9, 19, 20, 56, 74, 75]);
 
 export class ResyncNeeded extends Error {}
 
+/** Longest wait for one InitProducerId answer before asking another broker. */
+const INIT_ATTEMPT_MS = 3_000;
+
 export interface ProducerIdentity {
   producerId: bigint;
   producerEpoch: number;
@@ -36,14 +39,29 @@ export interface ProducerIdentity {
  * answers COORDINATOR_LOAD_IN_PROGRESS until it has its block of producer ids from the controller.
  */
 export async function initProducerId(admin: Admin): Promise<ProducerIdentity> {
+  let turn = Math.floor(Math.random() * 1024);
   return retry(
     async () => {
       const md = await admin.metadata({});
       const ids = [...md.brokers.keys()];
-      const conns = await admin.connectToBrokers([ids[Math.floor(Math.random() * ids.length)]!]);
+      // each attempt asks the next broker, and waits at most INIT_ATTEMPT_MS: a stalled broker
+      // (stopped, GC, full disk) must not hold the restore for the whole request timeout
+      const id = ids[turn++ % ids.length]!;
+      const conns = await admin.connectToBrokers([id]);
       const conn = [...conns.values()][0]!;
-      const res = await initProducerIdV5.api.async(conn, null, 60_000);
-      return { producerId: res.producerId, producerEpoch: res.producerEpoch };
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new KafkaError(`InitProducerId on broker ${id} timed out`, { canRetry: true })),
+          INIT_ATTEMPT_MS,
+        );
+      });
+      try {
+        const res = await Promise.race([initProducerIdV5.api.async(conn, null, 60_000), timeout]);
+        return { producerId: res.producerId, producerEpoch: res.producerEpoch };
+      } finally {
+        clearTimeout(timer);
+      }
     },
     { maxRetries: 12, initialDelayMs: 250, maxDelayMs: 4_000, isRetryable: isRetriableKafkaError },
   );
