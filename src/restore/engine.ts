@@ -31,7 +31,7 @@ import { logger } from '../util/log.ts';
 import { retry } from '../util/retry.ts';
 import { BrokerSender } from './broker-sender.ts';
 import { RecordSelector } from './filters.ts';
-import { waitForInDoubtAppends } from './in-doubt.ts';
+import { isInDoubtTimeout, waitForInDoubtAppends } from './in-doubt.ts';
 import { digestOf, MappingBuilder, type OffsetMapping } from './offset-map.ts';
 import { ORIGINAL_HEADERS, type RestoreOptions, type RestoreProgress } from './options.ts';
 import {
@@ -530,7 +530,8 @@ async function runJob(
         targetParts,
         o.giveUpAfterSecs > 0 ? o.giveUpAfterSecs * 1000 : IN_DOUBT_WAIT_MS,
       ),
-    { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: (e) => !(e instanceof KafkaError) },
+    // retried on anything but the end of the wait (a new topic's partitions may have no leader yet)
+    { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: (e) => !isInDoubtTimeout(e) },
   );
   const ends = await retry(
     () =>

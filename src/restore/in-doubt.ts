@@ -24,6 +24,12 @@ const log = logger('restore');
 const DEBUGGING_REPLICA_ID = -2;
 const CONSUMER_REPLICA_ID = -1;
 const LATEST = -1n;
+const IN_DOUBT_TIMEOUT = 'IN_DOUBT_TIMEOUT';
+
+/** The wait below ran out (not worth retrying at once). */
+export function isInDoubtTimeout(e: unknown): boolean {
+  return e instanceof KafkaError && e.code === IN_DOUBT_TIMEOUT;
+}
 
 export interface LogEnds {
   /** High watermark: committed records (what a consumer and ListOffsets latest see). */
@@ -103,7 +109,7 @@ export async function waitForInDoubtAppends(
         `records appended to the target but not yet replicated did not commit within ${Math.round(maxWaitMs / 1000)} s (${pending.join(', ')}); resuming now could write them twice`,
         {
           hint: 'check the in-sync replicas of the target partitions (a stopped or slow follower), then run the same command again',
-          canRetry: true,
+          code: IN_DOUBT_TIMEOUT,
         },
       );
     if (round === 0)
