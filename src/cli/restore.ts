@@ -63,6 +63,7 @@ export function registerRestoreCommand(program: Command): void {
         compression: r.compression,
         allowEmpty: r.allow_empty,
         allowNonEmpty: r.allow_non_empty,
+        allowLogAppendTimeTarget: r.allow_log_append_time_target,
         purgeTopics: r.purge_topics,
         recreateTopics: r.recreate_topics,
         dryRun,

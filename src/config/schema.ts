@@ -602,6 +602,7 @@ const Restore = z
     compression: z.enum(['source', 'none', 'gzip', 'snappy', 'lz4', 'zstd']).default('source'),
     allow_empty: z.boolean().default(false),
     allow_non_empty: z.boolean().default(false),
+    allow_log_append_time_target: z.boolean().default(false),
     purge_topics: z.boolean().default(false),
     recreate_topics: z.boolean().default(false),
     dry_run: z.boolean().default(false),

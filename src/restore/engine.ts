@@ -7,7 +7,10 @@
  * offset (its baseline) in plan.json. On every (re)start, the records already restored to a
  * target partition are `end - baseline`; the job skips that many records of its fixed-order
  * stream, checks that the last target record equals the expected source record, and goes on.
- * This needs the restore to be the only writer of its target partitions while it runs.
+ * This needs the restore to be the only writer of its target partitions while it runs; each
+ * batch's landing offset and each partition's final end offset are checked against it. A job
+ * first waits for appends of a killed run that are not yet replicated (in-doubt.ts). Design
+ * and limits: docs/restore.md.
  */
 import { performance } from 'node:perf_hooks';
 import type { Admin, Connection } from '@platformatic/kafka';
@@ -28,9 +31,17 @@ import { logger } from '../util/log.ts';
 import { retry } from '../util/retry.ts';
 import { BrokerSender } from './broker-sender.ts';
 import { RecordSelector } from './filters.ts';
+import { isInDoubtTimeout, waitForInDoubtAppends } from './in-doubt.ts';
 import { digestOf, MappingBuilder, type OffsetMapping } from './offset-map.ts';
 import { ORIGINAL_HEADERS, type RestoreOptions, type RestoreProgress } from './options.ts';
-import { buildPlan, type RestoreJob, type RestorePlan, type TargetTopicInfo } from './plan.ts';
+import {
+  buildPlan,
+  chooseSnapshot,
+  type RestoreJob,
+  type RestorePlan,
+  restoreIdFor,
+  type TargetTopicInfo,
+} from './plan.ts';
 import {
   initProducerId,
   type LeaderSource,
@@ -38,7 +49,7 @@ import {
   type ProducerIdentity,
   ResyncNeeded,
 } from './producer.ts';
-import { prepareTopics, type TopicReport } from './topics.ts';
+import { checkTimestampTypes, prepareTopics, type TopicReport } from './topics.ts';
 
 const log = logger('restore');
 
@@ -55,6 +66,13 @@ const PRODUCE_TIMEOUT_MS = 30_000;
 const ENCODE_MAX_RECORDS = 5_000;
 const ENCODE_MAX_BYTES = 1 << 20;
 const MAX_RESYNCS = 10;
+/**
+ * How long a resumed job waits for appended-but-uncommitted records when give_up_after_secs is
+ * 0: well past replica.lag.time.max.ms (30 s), after which a stuck follower leaves the ISR.
+ */
+const IN_DOUBT_WAIT_MS = 300_000;
+const LANDING_HINT =
+  'no other producer may write the target partitions during a restore; check the target (kafka-console-consumer), then restore into an empty topic (restore.recreate_topics: true, or a new restore.topic_mapping) with a new restore_id';
 
 export const restoreKeys = {
   dir: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/`,
@@ -202,7 +220,19 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     const described = await k('describing target topics', () => describeTopics(admin, present, true));
     const targets = new Map<string, TargetTopicInfo>();
     for (const [name, d] of described) targets.set(name, { partitions: d.partitions.length });
-    const plan = buildPlan(manifest, o, targets, md.brokers.size);
+    const interrupted = await interruptedSnapshot(state, o, manifest);
+    if (interrupted && interrupted !== chooseSnapshot(manifest, o.snapshot).id)
+      log.warn(
+        'resuming the interrupted restore of an older snapshot; run the restore again afterwards for newer ones',
+        {
+          snapshot: interrupted,
+          latest: chooseSnapshot(manifest, 'latest').id,
+        },
+      );
+    const plan = buildPlan(manifest, interrupted ? { ...o, snapshot: interrupted } : o, targets, md.brokers.size);
+    await checkTimestampTypes(admin, plan, o).catch((e: unknown) => {
+      throw e instanceof UsageError ? e : kafkaError(e, 'reading target topic configs', o.target);
+    });
     const warnings = retentionWarnings(plan);
     for (const w of warnings) log.warn(w);
 
@@ -271,9 +301,20 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
         const job = queue.shift();
         if (!job) return;
         const firstFailure = { at: 0 };
+        let jobIdentity = identity;
+        let renew = false;
         for (let attempt = 0; ; attempt++) {
           try {
-            const r = await runJob(job, o, planState!, admin, leaders, identity, limits, progress);
+            if (renew) {
+              // A resync needs a new producer id. If InitProducerId fails, this attempt fails:
+              // the old identity must not be reused, since its sequences on this job's
+              // partitions are past 0 and the new PartitionProducers would start from 0 (the
+              // broker may then take a batch for a duplicate of an old one and drop it).
+              jobIdentity = await k('initialising the idempotent producer', () => initProducerId(admin));
+              identity = jobIdentity;
+              renew = false;
+            }
+            const r = await runJob(job, o, planState!, admin, leaders, jobIdentity, limits, progress);
             const tm = mappings.get(job.targetTopic) ?? new Map<number, MappingBuilder>();
             for (const [tp, b] of r.mapping) tm.set(tp, b);
             mappings.set(job.targetTopic, tm);
@@ -284,7 +325,8 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
           } catch (e) {
             firstFailure.at ||= Date.now();
             const givenUp = o.giveUpAfterSecs > 0 && Date.now() - firstFailure.at > o.giveUpAfterSecs * 1000;
-            if (!(e instanceof ResyncNeeded) || attempt >= MAX_RESYNCS || givenUp) {
+            const retriable = e instanceof ResyncNeeded || renew;
+            if (!retriable || attempt >= MAX_RESYNCS || givenUp) {
               fatal ??=
                 e instanceof ResyncNeeded
                   ? new KafkaError(`restore of ${job.id} failed after ${attempt + 1} attempts: ${e.message}`, {
@@ -294,15 +336,14 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
               return;
             }
             const delay = Math.min(5_000, 200 * 2 ** attempt);
-            log.warn('produce failed; continuing from the target log with a new producer id', {
-              job: job.id,
-              reason: e.message,
-              retry_in_ms: delay,
-            });
-            await new Promise((r) => setTimeout(r, delay));
-            identity = await k('initialising the idempotent producer', () => initProducerId(admin)).catch(
-              () => identity,
+            log.warn(
+              renew
+                ? 'InitProducerId failed; trying again'
+                : 'produce failed; continuing from the target log with a new producer id',
+              { job: job.id, reason: (e as Error).message, retry_in_ms: delay },
             );
+            await new Promise((r) => setTimeout(r, delay));
+            renew = true;
           }
         }
       }
@@ -356,6 +397,56 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   } finally {
     await admin.close().catch(() => undefined);
   }
+}
+
+/**
+ * The snapshot of an interrupted restore that this run must resume, if any.
+ *
+ * Why: with `snapshot: latest` and no restore_id, the restore id is derived from the snapshot
+ * id, so a re-run after a newer snapshot appeared would start a second restore of that newer
+ * snapshot into the half-restored target (refused as non-empty, or with allow_non_empty
+ * writing the first snapshot's records twice). An unfinished restore (plan.json, no
+ * report.json) whose id is what this same config gives for its snapshot is resumed instead.
+ * With an explicit restore_id, its plan names the snapshot.
+ */
+async function interruptedSnapshot(
+  state: StorageBackend,
+  o: RestoreOptions,
+  manifest: { snapshots: { id: string }[] },
+): Promise<string | null> {
+  const readPlan = async (restoreId: string): Promise<PlanState | null> => {
+    try {
+      return JSON.parse((await state.get(restoreKeys.plan(o.backupId, restoreId))).toString('utf8')) as PlanState;
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+  };
+  if (o.restoreId) {
+    const ps = await readPlan(o.restoreId);
+    if (!ps) return null;
+    if (o.snapshot !== 'latest' && o.snapshot !== ps.snapshot_id)
+      throw new UsageError(`restore ${o.restoreId} restores snapshot ${ps.snapshot_id}, not ${o.snapshot}`, {
+        hint: `run it with snapshot: ${ps.snapshot_id} (or latest) to resume it, or choose a new restore_id`,
+      });
+    return ps.snapshot_id;
+  }
+  if (o.snapshot !== 'latest') return null;
+  const planned = new Set<string>();
+  const finished = new Set<string>();
+  for await (const obj of state.list(`${o.backupId}/restores/`)) {
+    const m = /\/restores\/([^/]+)\/(plan|report)\.json$/.exec(obj.key);
+    if (m) (m[2] === 'plan' ? planned : finished).add(m[1]!);
+  }
+  let best: PlanState | null = null;
+  for (const id of planned) {
+    if (finished.has(id)) continue;
+    const ps = await readPlan(id);
+    if (!ps || !manifest.snapshots.some((s) => s.id === ps.snapshot_id)) continue;
+    if (restoreIdFor(o, ps.snapshot_id) !== ps.restore_id) continue; // another config's restore
+    if (!best || ps.created_at > best.created_at) best = ps;
+  }
+  return best?.snapshot_id ?? null;
 }
 
 function summary(
@@ -427,6 +518,21 @@ async function runJob(
   progress: RestoreProgress,
 ): Promise<JobResult> {
   const targetParts = job.targetPartitions;
+  // Batches a killed run got appended but not yet replicated are above the high watermark that
+  // ListOffsets reports: wait until they are committed (or truncated) before counting `end`.
+  await retry(
+    () =>
+      waitForInDoubtAppends(
+        admin,
+        (p) => leaders.leaderOf(job.targetTopic, p),
+        () => leaders.invalidate(),
+        job.targetTopic,
+        targetParts,
+        o.giveUpAfterSecs > 0 ? o.giveUpAfterSecs * 1000 : IN_DOUBT_WAIT_MS,
+      ),
+    // retried on anything but the end of the wait (a new topic's partitions may have no leader yet)
+    { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: (e) => !isInDoubtTimeout(e) },
+  );
   const ends = await retry(
     () =>
       listOffsets(
@@ -444,7 +550,8 @@ async function runJob(
   const producers = new Map<number, PartitionProducer>();
   const inflight = new Map<number, { done: Promise<void>; bytes: number }[]>();
   let sendError: Error | null = null;
-  const pendingRecords = new Map<number, { records: KafkaRecord[]; bytes: number; codec: number }>();
+  /** Records waiting to be encoded per target partition; `first` is the stream index of the first. */
+  const pendingRecords = new Map<number, { records: KafkaRecord[]; bytes: number; codec: number; first: number }>();
   const resumeEnd = new Map<number, number>();
   /** The stream reached the last record a previous run restored: check the target holds exactly it. */
   const checkResumePoint = (tp: number, expected: KafkaRecord): Promise<void> =>
@@ -463,7 +570,10 @@ async function runJob(
     resumeEnd.set(tp, end);
     written.set(tp, 0);
     mapping.set(tp, new MappingBuilder());
-    producers.set(tp, new PartitionProducer(job.targetTopic, tp, identity, leaders));
+    producers.set(
+      tp,
+      new PartitionProducer(job.targetTopic, tp, identity, leaders, { giveUpAfterSecs: o.giveUpAfterSecs }),
+    );
     inflight.set(tp, []);
   }
   const fixedCodec = o.compression === 'source' ? null : KAFKA_CODEC_IDS[o.compression];
@@ -475,7 +585,25 @@ async function runJob(
     inflight.set(tp, []);
     if (sendError) throw sendError;
   };
-  const enqueue = async (tp: number, batch: Buffer, records: number): Promise<void> => {
+  /**
+   * Where this restore's records land is known in advance: the stream's k-th record of tp goes
+   * to baseline + k (the offset map says so). A batch the broker appends elsewhere means another
+   * producer wrote into the partition (or acknowledged records were lost), so the map would be
+   * wrong: stop at once and say so.
+   */
+  const checkLanding = (tp: number, expected: number, got: number, records: number): void => {
+    if (got < 0 || got === expected) return;
+    const why =
+      got > expected
+        ? `another producer wrote ${got - expected} records into it during the restore (or records of an interrupted run were committed after this run counted them)`
+        : `${expected - got} records this restore wrote before are no longer in it (truncated by the broker?)`;
+    sendError ??= new IntegrityError(
+      `target partition ${job.targetTopic}-${tp}: a batch of ${records} records landed at offset ${got}, not at ${expected}: ${why}`,
+      [],
+      { hint: LANDING_HINT },
+    );
+  };
+  const enqueue = async (tp: number, batch: Buffer, records: number, expectedBase: number): Promise<void> => {
     if (sendError) {
       await settle(tp);
     }
@@ -486,7 +614,8 @@ async function runJob(
     const p = producers
       .get(tp)!
       .send(batch)
-      .then(() => {
+      .then((offset) => {
+        checkLanding(tp, expectedBase, offset, records);
         o.onProduced?.((performance.now() - sentAt) / 1000);
         progress.records += records;
         progress.bytes += batch.length;
@@ -516,7 +645,7 @@ async function runJob(
       producerEpoch: p.identity.producerEpoch,
       baseSequence: p.reserve(pr.records.length),
     });
-    await enqueue(tp, batch, pr.records.length);
+    await enqueue(tp, batch, pr.records.length, baseline.get(tp)! + pr.first);
   };
   const addRecord = async (tp: number, rec: KafkaRecord, codec: number): Promise<void> => {
     let pr = pendingRecords.get(tp);
@@ -525,7 +654,8 @@ async function runJob(
       pr = undefined;
     }
     if (!pr) {
-      pr = { records: [], bytes: 0, codec };
+      // account() already counted rec
+      pr = { records: [], bytes: 0, codec, first: written.get(tp)! - 1 };
       pendingRecords.set(tp, pr);
     }
     pr.records.push(rec);
@@ -588,7 +718,7 @@ async function runJob(
                     producerEpoch: p.identity.producerEpoch,
                     baseSequence: p.reserve(h.recordsCount),
                   });
-                  await enqueue(tp, b, h.recordsCount);
+                  await enqueue(tp, b, h.recordsCount, baseline.get(tp)! + written.get(tp)! - h.recordsCount);
                   continue;
                 }
                 // a batch that is partly restored already: undo the accounting and take the record path
@@ -645,6 +775,32 @@ async function runJob(
           hint: 'restore into an empty topic, or set a new restore_id; no other producer may write target partitions during a restore',
         },
       );
+  }
+  // End of the job: each target partition must end exactly where this restore's writes put it
+  // (baseline + every record of its stream). More means another producer appended after or
+  // between our batches; fewer means acknowledged records were lost. Either way the offset map
+  // would be wrong, so the restore fails (exit 3) instead of hiding it there.
+  const finalEnds = await retry(
+    () =>
+      listOffsets(
+        admin,
+        targetParts.map((p) => ({ topic: job.targetTopic, partition: p })),
+        ListOffsetTimestamp.latest,
+        IsolationLevel.readUncommitted,
+      ),
+    { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: () => true },
+  );
+  for (const tp of targetParts) {
+    const expected = baseline.get(tp)! + written.get(tp)!;
+    const end = finalEnds.get(pkey(job.targetTopic, tp)) ?? expected;
+    if (end === expected) continue;
+    throw new IntegrityError(
+      end > expected
+        ? `target partition ${job.targetTopic}-${tp} ends at ${end}, but this restore's records end at ${expected}: another producer wrote ${end - expected} records into it during the restore`
+        : `target partition ${job.targetTopic}-${tp} ends at ${end}, but this restore wrote up to ${expected}: ${expected - end} acknowledged records are missing`,
+      [],
+      { hint: LANDING_HINT },
+    );
   }
   let produced = 0;
   for (const m of mapping.values()) produced += m.records;

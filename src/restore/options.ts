@@ -28,6 +28,8 @@ export interface RestoreOptions {
   compression: RestoreCompression;
   allowEmpty: boolean;
   allowNonEmpty: boolean;
+  /** Restore into existing target topics whose message.timestamp.type is LogAppendTime (their timestamps get rewritten). */
+  allowLogAppendTimeTarget: boolean;
   purgeTopics: boolean;
   recreateTopics: boolean;
   dryRun: boolean;
@@ -63,6 +65,7 @@ export const restoreDefaults = {
   compression: 'source',
   allowEmpty: false,
   allowNonEmpty: false,
+  allowLogAppendTimeTarget: false,
   purgeTopics: false,
   recreateTopics: false,
   dryRun: false,

@@ -5,7 +5,7 @@
  */
 import type { Admin } from '@platformatic/kafka';
 import { KafkaError, UsageError } from '../errors.ts';
-import { IsolationLevel, ListOffsetTimestamp, listOffsets, pkey } from '../kafka/admin-helpers.ts';
+import { IsolationLevel, ListOffsetTimestamp, listOffsets, pkey, topicConfigs } from '../kafka/admin-helpers.ts';
 import { logger } from '../util/log.ts';
 import type { RestoreOptions } from './options.ts';
 import type { RestorePlan } from './plan.ts';
@@ -20,6 +20,27 @@ export interface TopicReport {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Refuses existing target topics whose message.timestamp.type is LogAppendTime, unless allowed:
+ * the broker would replace every restored record's timestamp with its own clock, silently
+ * (the produce succeeds). Checked on every run, resumed ones included, since the topic's config
+ * may have changed in between; topics about to be re-created are CreateTime afterwards.
+ */
+export async function checkTimestampTypes(admin: Admin, plan: RestorePlan, o: RestoreOptions): Promise<void> {
+  if (o.allowLogAppendTimeTarget) return;
+  const existing = plan.topics.filter((t) => t.exists && !o.recreateTopics).map((t) => t.target);
+  const configs = await topicConfigs(admin, existing, ['message.timestamp.type']);
+  const lat = existing.filter((t) => configs.get(t)?.effective['message.timestamp.type'] === 'LogAppendTime');
+  if (lat.length > 0)
+    throw new UsageError(
+      `target topic${lat.length > 1 ? 's' : ''} ${lat.join(', ')} ha${lat.length > 1 ? 've' : 's'} message.timestamp.type=LogAppendTime: the broker would replace the timestamp of every restored record with the time of the restore`,
+      {
+        hint: 'restore into a new topic (restore.topic_mapping), set message.timestamp.type=CreateTime on it, or set restore.allow_log_append_time_target: true to accept the new timestamps',
+        code: 'LOG_APPEND_TIME_TARGET',
+      },
+    );
+}
 
 export async function prepareTopics(admin: Admin, plan: RestorePlan, o: RestoreOptions): Promise<TopicReport[]> {
   const reports: TopicReport[] = [];

@@ -72,7 +72,8 @@ describe('backup across a broker restart, restore as the cluster starts', { time
     });
     const run1 = startCli(['backup', '-c', config, '--format', 'json']);
     await sleep(2500);
-    const pidFile = join(REPO_ROOT, '.services/kafka-cluster-2/pid');
+    // the services' state directory: KB_STATE_DIR when the services were started from elsewhere
+    const pidFile = join(process.env['KB_STATE_DIR'] ?? join(REPO_ROOT, '.services'), 'kafka-cluster-2/pid');
     process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
     await sleep(4000);
     await services('start', 'kafka-cluster');
