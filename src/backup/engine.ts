@@ -123,6 +123,7 @@ class BackupEngine {
   private throttleWindowStart = Date.now();
   private throttleBytes = 0;
   private fatal: Error | null = null;
+  private clusterAnswered = false;
   private lastDiscovery = Date.now();
   private lastCapture = Date.now();
   private lastRetention = Date.now();
@@ -211,11 +212,27 @@ class BackupEngine {
     }
   }
 
+  /**
+   * A call to the source cluster while the run starts. Once the cluster has answered, a call that
+   * fails for a passing reason (a broker restarting, a leader moving) is tried again for up to
+   * give_up_after_secs (30 s when unset), so a broker bounce at the wrong moment does not fail the
+   * run; an unreachable cluster still fails at its first call, at once.
+   */
   private async kafka<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (e) {
-      throw kafkaError(e, what, this.o.source);
+    const limitMs = (this.o.giveUpAfterSecs > 0 ? this.o.giveUpAfterSecs : 30) * 1000;
+    const started = Date.now();
+    for (let backoff = 200; ; backoff = Math.min(backoff * 2, 5000)) {
+      try {
+        const r = await fn();
+        this.clusterAnswered = true;
+        return r;
+      } catch (e) {
+        const ke = kafkaError(e, what, this.o.source);
+        if (!this.clusterAnswered || !ke.canRetry || this.stopping || Date.now() - started + backoff > limitMs)
+          throw ke;
+        log.warn(`${what} failed; retrying`, { error: ke.message });
+        await sleep(backoff, this.o.signal);
+      }
     }
   }
 
@@ -1000,7 +1017,8 @@ class BackupEngine {
 
   /** On failure: abort open files, and record what was committed so a re-run resumes from there. */
   private async failSafe(error: Error): Promise<void> {
-    if (!this.manifest) return;
+    // before the run's snapshot exists (it failed while starting) there is nothing to record
+    if (!this.manifest || !this.snapshot) return;
     await Promise.allSettled([...this.writers.values()].map((w) => w.abort()));
     // a fenced run must not write: another writer owns the line now
     if (error instanceof FencedError) return;
