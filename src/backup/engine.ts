@@ -190,6 +190,7 @@ class BackupEngine {
       this.notify();
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
+    if (o.signal?.aborted) onAbort(); // stopped while the command was still starting
     let leaseTimer: NodeJS.Timeout | undefined;
     try {
       // fencing (one writer per line) holds only where create-if-absent writes are honoured

@@ -16,6 +16,9 @@ export function registerBackupCommand(program: Command): void {
     .requiredOption('-c, --config <file>', 'YAML config file')
     .option('--format <format>', 'result format: text|json|yaml', 'text')
     .action(async (_opts, cmd: Command) => {
+      // First of all: a SIGTERM while the modules load must stop the run cleanly (exit 130,
+      // resumable), not kill it before it could say so.
+      const { signal, dispose } = gracefulSignals();
       // Loaded here, not at the top: the engine brings the Kafka client and the metrics
       // prom-client, which --help, --version and the other commands must not pay for.
       const [{ runBackup }, { startCommandMetrics }] = await Promise.all([
@@ -36,7 +39,6 @@ export function registerBackupCommand(program: Command): void {
         giveUpAfterSecs: b.give_up_after_secs,
         metrics: metrics.storage,
       });
-      const { signal, dispose } = gracefulSignals();
       const progress = progressReporter(Boolean(globalFlags(cmd).quiet));
       const started = Date.now();
       const options: BackupOptions = {
