@@ -15,7 +15,7 @@
  * fails, or record counts do not match) — never because of speed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -287,13 +287,77 @@ interface Ctx extends ToolContext {
   profileDir: string;
 }
 
+/**
+ * The command line that runs `file`: a script through this Node, anything else (the single
+ * executable, `--cli dist/kafka-backup`) directly; --cpu-prof then goes in through NODE_OPTIONS.
+ */
+function cliCommand(file: string, nodeFlags: string[], cliArgs: string[]): [string, string[], NodeJS.ProcessEnv] {
+  if (/\.[cm]?[jt]s$/.test(file)) return [process.execPath, [...nodeFlags, file, ...cliArgs], process.env];
+  const env = nodeFlags.length ? { ...process.env, NODE_OPTIONS: nodeFlags.join(' ') } : process.env;
+  return [file, cliArgs, env];
+}
+
 async function cli(ctx: Ctx, profileName: string | null, cliArgs: string[]): Promise<ProcResult> {
   const node: string[] = [];
   if (profileName) node.push('--cpu-prof', '--cpu-prof-dir', join(ctx.profileDir, profileName));
-  return runMeasured(process.execPath, [...node, ctx.args.cli, '-q', ...cliArgs], {
-    cwd: ctx.root,
-    brokerPid: ctx.brokerPid,
-  });
+  const [cmd, argv, env] = cliCommand(ctx.args.cli, node, ['-q', ...cliArgs]);
+  return runMeasured(cmd, argv, { cwd: ctx.root, env, brokerPid: ctx.brokerPid });
+}
+
+// ---------------------------------------------------------------------------------------------
+// start-up: --version and --help, for the CLI under test and the single executable (issue 17)
+
+/** Targets for the executable (issue 17): a command that loads little starts in this much. */
+const STARTUP_TARGET = { wall_ms: 150, rss_mib: 60 };
+/** The single executable (`npm run package`), measured next to the CLI under test. */
+const EXECUTABLE = join(ROOT, 'dist', 'kafka-backup');
+
+interface StartupResult {
+  cli: string;
+  command: string;
+  runs: number;
+  wall_ms_median: number;
+  wall_ms_max: number;
+  max_rss_mib: number | null;
+}
+
+async function startup(file: string, runs: number): Promise<StartupResult[]> {
+  const results: StartupResult[] = [];
+  for (const command of ['--version', '--help']) {
+    const walls: number[] = [];
+    let rss: number | null = null;
+    for (let i = 0; i < runs; i++) {
+      const [cmd, argv, env] = cliCommand(file, [], [command]);
+      const p = expectOk(`${file} ${command}`, await runMeasured(cmd, argv, { cwd: ROOT, env }));
+      walls.push(p.wallS * 1000);
+      if (p.maxRssMiB !== null) rss = Math.max(rss ?? 0, p.maxRssMiB);
+    }
+    results.push({
+      cli: file.slice(ROOT.length + 1),
+      command,
+      runs,
+      wall_ms_median: Math.round(median(walls)),
+      wall_ms_max: Math.round(Math.max(...walls)),
+      max_rss_mib: rss === null ? null : Math.round(rss),
+    });
+  }
+  return results;
+}
+
+function renderStartup(rows: StartupResult[]): string {
+  const verdict = (r: StartupResult) =>
+    r.cli === EXECUTABLE.slice(ROOT.length + 1)
+      ? `${r.wall_ms_median <= STARTUP_TARGET.wall_ms ? 'ok' : 'MISS'} / ${r.max_rss_mib !== null && r.max_rss_mib <= STARTUP_TARGET.rss_mib ? 'ok' : 'MISS'}`
+      : '';
+  const lines = rows.map(
+    (r) =>
+      `${r.cli.padEnd(22)} ${r.command.padEnd(10)} ${String(r.wall_ms_median).padStart(9)} ${String(r.wall_ms_max).padStart(6)} ${String(r.max_rss_mib ?? '-').padStart(12)}  ${verdict(r)}`,
+  );
+  return [
+    `== start-up, ${rows[0]?.runs ?? 0} runs each (targets for the executable: ${STARTUP_TARGET.wall_ms} ms median wall, ${STARTUP_TARGET.rss_mib} MiB peak RSS)`,
+    `${'cli'.padEnd(22)} ${'command'.padEnd(10)} median ms max ms peak RSS MiB  target wall / RSS`,
+    ...lines,
+  ].join('\n');
 }
 
 function writeConfig(ctx: Ctx, name: string, text: string): string {
@@ -794,6 +858,22 @@ async function main(): Promise<number> {
       return 1;
     }
   }
+  // the executable is built here unless in smoke mode, where the test command has just built it
+  if (args.cli === INSTALLED_CLI && (!args.smoke || !existsSync(EXECUTABLE))) {
+    log('building the single executable (npm run package)');
+    const pack = spawnSync(process.execPath, [join(ROOT, 'scripts', 'package.ts')], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    if (pack.status !== 0) {
+      process.stderr.write('error: npm run package failed\n');
+      return 1;
+    }
+  }
+  const startupRows: StartupResult[] = [];
+  for (const file of new Set([args.cli, ...(existsSync(EXECUTABLE) ? [EXECUTABLE] : [])]))
+    startupRows.push(...(await startup(file, args.smoke ? 2 : 5)));
+  process.stdout.write(`\n${renderStartup(startupRows)}\n`);
   mkdirSync(RESULTS, { recursive: true });
   const base = {
     root: ROOT,
@@ -825,6 +905,7 @@ async function main(): Promise<number> {
         mode: args.smoke ? 'smoke' : 'full',
         args: { ...args, scenarios: args.scenarios.map((s) => s.name), steps: [...args.steps] },
         machine: machine(),
+        startup: startupRows,
         scenarios: results,
       },
       null,

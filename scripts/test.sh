@@ -36,6 +36,8 @@ trap 'exit 143' TERM
 echo "== lint";       npx biome check .
 echo "== typecheck";  npx tsc --noEmit
 echo "== build";      npx tsc -p tsconfig.build.json
+# the single executable: test/integration/sea/ runs CLI suites with it instead of node
+echo "== package";    node scripts/package.ts
 echo "== services";   bash scripts/services.sh start ${KB_TEST_SERVICES:-kafka s3 azure gcs}
 echo "== tests"
 # One node:test run so the closing summary counts every test.

@@ -1,6 +1,10 @@
 /**
  * Runs the real CLI as a child process (as a user would), with a temp folder for configs and
  * backups. `startCli` returns the child so a test can kill it mid-run.
+ *
+ * By default that is `node src/cli/main.ts`; KB_CLI=/path/to/executable runs that file instead
+ * (test/integration/sea/ sets it to the single executable, dist/kafka-backup). Read at each
+ * call, so a suite's wrapper can set it before or after importing this module.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -20,7 +24,9 @@ export function startCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), ...args], {
+  const exe = process.env['KB_CLI'];
+  const [file, argv] = exe ? [exe, args] : [process.execPath, [join(REPO_ROOT, 'src/cli/main.ts'), ...args]];
+  const child = spawn(file, argv, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
