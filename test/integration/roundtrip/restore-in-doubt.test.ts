@@ -106,7 +106,15 @@ describe('restore killed while its appends are not yet replicated', { timeout: 6
     first.child.kill('SIGKILL');
     await first.done;
     e = await ends();
-    assert.ok(e.logEnd !== null && e.logEnd > e.highWatermark, `appended but not committed: ${JSON.stringify(e)}`);
+    if (!(e.logEnd !== null && e.logEnd > e.highWatermark)) {
+      // The fault was not injected: on a loaded machine the stopped follower was fenced (9 s)
+      // before the kill, and the high watermark moved past the appends. Nothing is in doubt, so
+      // the property cannot be checked this time; say so rather than pass or fail on it.
+      process.kill(brokerPid(follower), 'SIGCONT');
+      stopped = null;
+      t.skip(`the appends could not be held above the high watermark (${JSON.stringify(e)})`);
+      return;
+    }
     // run again at once, with the follower still stopped; let it go later
     const second = startCli(['restore', '-c', config, '--format', 'json']);
     const seen: string[] = [];
