@@ -520,7 +520,7 @@ function encodeMarker(backupId: string, from: number): Buffer {
     generation: from + 1,
     from_generation: from,
     created_at: new Date().toISOString(),
-    note: 'this line is in format version 2 (head.json, log/, checkpoints/); read it with kafka-backup 0.2 or later',
+    note: 'this line is in format version 2 (head.json, log/, checkpoints/); read it with a kafka-backup release that knows format version 2',
   };
   return encodeMarkerBytes(marker);
 }
