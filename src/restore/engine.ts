@@ -533,16 +533,19 @@ async function runJob(
     // retried on anything but the end of the wait (a new topic's partitions may have no leader yet)
     { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: (e) => !isInDoubtTimeout(e) },
   );
-  const ends = await retry(
-    () =>
-      listOffsets(
-        admin,
-        targetParts.map((p) => ({ topic: job.targetTopic, partition: p })),
-        ListOffsetTimestamp.latest,
-        IsolationLevel.readUncommitted,
-      ),
-    { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: () => true },
-  );
+  // the target partitions' end offsets (a new topic's partitions may briefly have no leader)
+  const targetEnds = () =>
+    retry(
+      () =>
+        listOffsets(
+          admin,
+          targetParts.map((p) => ({ topic: job.targetTopic, partition: p })),
+          ListOffsetTimestamp.latest,
+          IsolationLevel.readUncommitted,
+        ),
+      { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: () => true },
+    );
+  const ends = await targetEnds();
   const baseline = new Map<number, number>();
   const toSkip = new Map<number, number>();
   const written = new Map<number, number>(); // records of the stream seen so far per target partition
@@ -780,16 +783,7 @@ async function runJob(
   // (baseline + every record of its stream). More means another producer appended after or
   // between our batches; fewer means acknowledged records were lost. Either way the offset map
   // would be wrong, so the restore fails (exit 3) instead of hiding it there.
-  const finalEnds = await retry(
-    () =>
-      listOffsets(
-        admin,
-        targetParts.map((p) => ({ topic: job.targetTopic, partition: p })),
-        ListOffsetTimestamp.latest,
-        IsolationLevel.readUncommitted,
-      ),
-    { maxRetries: 10, initialDelayMs: 200, maxDelayMs: 3_000, isRetryable: () => true },
-  );
+  const finalEnds = await targetEnds();
   for (const tp of targetParts) {
     const expected = baseline.get(tp)! + written.get(tp)!;
     const end = finalEnds.get(pkey(job.targetTopic, tp)) ?? expected;
