@@ -216,3 +216,34 @@ export async function waitForCompaction(
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/**
+ * The 3-broker cluster is one per machine, and test files run in parallel processes: a file
+ * that restarts or stops brokers must not do so while another file uses the cluster. Holds a
+ * lock (a directory, taken over when its holder's process is gone) until the returned function
+ * is called; waits up to 15 minutes for it.
+ */
+export async function lockCluster(): Promise<() => Promise<void>> {
+  const { mkdir, readFile, rm, writeFile } = await import('node:fs/promises');
+  const dir = resolve(process.env['KB_STATE_DIR'] ?? resolve(REPO_ROOT, '.services'), 'kafka-cluster.test-lock');
+  await mkdir(dirname(dir), { recursive: true });
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      await mkdir(dir);
+      await writeFile(resolve(dir, 'pid'), String(process.pid));
+      return () => rm(dir, { recursive: true, force: true });
+    } catch {
+      const holder = Number(await readFile(resolve(dir, 'pid'), 'utf8').catch(() => '0'));
+      let alive = holder > 0;
+      try {
+        if (alive) process.kill(holder, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive && holder > 0) await rm(dir, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`the cluster test lock ${dir} is held by pid ${holder}`);
+      await sleep(500);
+    }
+  }
+}

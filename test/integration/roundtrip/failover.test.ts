@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { cli, jsonOut, startCli, tempDir, writeConfig } from '../../helpers/cli.ts';
-import { kafkaTool, REPO_ROOT, run, sleep, uniqueTopic } from '../../helpers/kafka.ts';
+import { kafkaTool, lockCluster, REPO_ROOT, run, sleep, uniqueTopic } from '../../helpers/kafka.ts';
 import { dumpTopic } from '../../helpers/peers.ts';
 
 const CLUSTER = '127.0.0.1:19192,127.0.0.1:19292,127.0.0.1:19392';
@@ -23,7 +23,11 @@ describe('backup across a broker restart, restore as the cluster starts', { time
   let backupDir: string | undefined;
   const records = 150_000;
 
+  let unlock: (() => Promise<void>) | undefined;
+
   before(async () => {
+    // no other test file restarts or stops the cluster meanwhile
+    unlock = await lockCluster();
     await services('start', 'kafka-cluster');
     topic = uniqueTopic('failover');
     const admin = new Admin({ clientId: 'kb-test', bootstrapBrokers: CLUSTER.split(',') });
@@ -60,6 +64,7 @@ describe('backup across a broker restart, restore as the cluster starts', { time
 
   after(async () => {
     await services('stop', 'kafka-cluster');
+    await unlock?.();
   });
 
   test('the backup completes exactly while broker 2 restarts', async () => {

@@ -16,7 +16,16 @@ import { after, before, describe, test } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { readLogEnds } from '../../../src/restore/in-doubt.ts';
 import { cli, startCli, tempDir, writeConfig } from '../../helpers/cli.ts';
-import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, REPO_ROOT, run, sleep, uniqueTopic } from '../../helpers/kafka.ts';
+import {
+  createTopic,
+  deleteTopics,
+  KAFKA_BOOTSTRAP,
+  lockCluster,
+  REPO_ROOT,
+  run,
+  sleep,
+  uniqueTopic,
+} from '../../helpers/kafka.ts';
 import { type DumpedRecord, dumpTopic, produceSpec, type SpecLine } from '../../helpers/peers.ts';
 
 const CLUSTER = '127.0.0.1:19192,127.0.0.1:19292,127.0.0.1:19392';
@@ -34,7 +43,11 @@ describe('restore killed while its appends are not yet replicated', { timeout: 6
   let admin: Admin;
   let stopped: number | null = null;
 
+  let unlock: (() => Promise<void>) | undefined;
+
   before(async () => {
+    // no other test file restarts or stops the cluster meanwhile
+    unlock = await lockCluster();
     // shared with the other cluster tests: started if needed, left running
     await services('start', 'kafka-cluster');
     admin = new Admin({ clientId: 'kb-test', bootstrapBrokers: CLUSTER.split(',') });
@@ -75,6 +88,7 @@ describe('restore killed while its appends are not yet replicated', { timeout: 6
     await deleteTopics([topic]).catch(() => undefined);
     await admin.deleteTopics({ topics: [target] }).catch(() => undefined);
     await admin.close();
+    await unlock?.();
   });
 
   test('the re-run waits for the in-doubt appends instead of writing them again', async (t) => {
