@@ -8,6 +8,7 @@ import { setLogContext } from '../util/log.ts';
 import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
 import { emit } from './output.ts';
 import { humanBytes, progressReporter, rate } from './progress.ts';
+import { writeRunSummary } from './summary.ts';
 
 export function registerBackupCommand(program: Command): void {
   program
@@ -90,6 +91,7 @@ export function registerBackupCommand(program: Command): void {
       };
       try {
         const result = await runBackup(options);
+        writeRunSummary('backup', result);
         progress.done();
         emit(format, result, () =>
           [

@@ -7,6 +7,7 @@ import { registerForgetCommand } from './forget.ts';
 import { registerListCommand } from './list.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerOffsetsCommand } from './offsets.ts';
+import { registerOperatorCommand } from './operator.ts';
 import { registerPruneCommand } from './prune.ts';
 import { registerRestoreCommand } from './restore.ts';
 import { registerStatusCommand } from './status.ts';
@@ -24,4 +25,5 @@ export function registerCommands(_program: Command): void {
   registerMigrateCommand(_program);
   registerForgetCommand(_program);
   registerPruneCommand(_program);
+  registerOperatorCommand(_program);
 }

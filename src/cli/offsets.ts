@@ -20,6 +20,7 @@ import type { StorageBackend } from '../storage/backend.ts';
 import { openStorageUrl } from '../storage/open.ts';
 import { applyLogFlags, formatOption, loadCommandConfig, storageFromConfig, storageFromPath } from './common.ts';
 import { emit, type OutputFormat, table } from './output.ts';
+import { writeRunSummary } from './summary.ts';
 
 const FORMATS: OutputFormat[] = ['text', 'json', 'yaml', 'csv'];
 
@@ -299,6 +300,7 @@ export function registerOffsetsCommand(program: Command): void {
     const b = await resolveBase(cmd);
     try {
       const r = await applyOffsets(planRequest(cmd, b), { execute: Boolean(cmd.opts()['execute']) });
+      writeRunSummary('offsets apply', applyDoc(r));
       emit(
         format,
         applyDoc(r),
@@ -401,6 +403,7 @@ export function registerOffsetsCommand(program: Command): void {
         maxConcurrentGroups: b.concurrency,
         dryRun: Boolean(cmd.opts()['dryRun']),
       });
+      writeRunSummary('offsets rollback', r);
       emit(
         format,
         r,

@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError, ExitCode, exitCodeOf, KafkaBackupError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerCommands } from './commands.ts';
+import { writeErrorSummary } from './summary.ts';
 
 export function buildProgram(): Command {
   const program = new Command('kafka-backup')
@@ -48,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (error) {
+    writeErrorSummary(error);
     return reportError(error, argv.includes('--debug'));
   }
 }

@@ -7,6 +7,7 @@ import { setLogContext } from '../util/log.ts';
 import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
 import { emit, table } from './output.ts';
 import { humanBytes, progressReporter, rate } from './progress.ts';
+import { writeRunSummary } from './summary.ts';
 
 export function registerRestoreCommand(program: Command): void {
   program
@@ -87,6 +88,7 @@ export function registerRestoreCommand(program: Command): void {
       };
       try {
         const result = await runRestore(options);
+        writeRunSummary('restore', result);
         progress.done();
         // restore.consumer_groups: plan and apply the groups' offsets onto the restored data
         const groups = r.consumer_groups ?? [];
