@@ -88,7 +88,17 @@ _kube_wait() {
   done
 }
 
+# kube_start: parallel test files may start the test bed at once; one start runs at a time (the
+# lock's descriptor is closed for the servers, so they do not hold it).
 kube_start() {
+  mkdir -p "$KUBE_DIR"
+  (
+    flock -w 2700 8 || { log "kube: timed out waiting for another start ($KUBE_DIR/.start.lock)"; exit 1; }
+    _kube_start
+  ) 8>"$KUBE_DIR/.start.lock"
+}
+
+_kube_start() {
   kube_build_etcd
   kube_build_apiserver
   local t0
@@ -102,7 +112,7 @@ kube_start() {
       --listen-peer-urls="http://127.0.0.1:$KUBE_ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$KUBE_ETCD_PEER_PORT" \
       --initial-cluster="kb=http://127.0.0.1:$KUBE_ETCD_PEER_PORT" \
       --unsafe-no-fsync --quota-backend-bytes=2147483648 --log-level=warn \
-      >"$KUBE_DIR/etcd.log" 2>&1 </dev/null &
+      >"$KUBE_DIR/etcd.log" 2>&1 </dev/null 8>&- &
     echo $! >"$KUBE_DIR/etcd.pid"
   fi
   wait_port 127.0.0.1 "$KUBE_ETCD_PORT" 60 kube-etcd "$KUBE_DIR/etcd.log"
@@ -118,7 +128,7 @@ kube_start() {
       --service-account-signing-key-file="$KUBE_DIR/sa.key" --service-cluster-ip-range=10.0.0.0/24 \
       --disable-admission-plugins=ServiceAccount --allow-privileged=true \
       --kubelet-preferred-address-types=InternalIP --profiling=false \
-      >"$KUBE_DIR/apiserver.log" 2>&1 </dev/null &
+      >"$KUBE_DIR/apiserver.log" 2>&1 </dev/null 8>&- &
     echo $! >"$KUBE_DIR/apiserver.pid"
   fi
   _kube_wait apiserver 120 "$KUBE_DIR/apiserver.log" _kube_get /readyz
@@ -128,7 +138,7 @@ kube_start() {
       --controllers="$KUBE_CONTROLLERS" --service-account-private-key-file="$KUBE_DIR/sa.key" \
       --root-ca-file="$KUBE_DIR/certs/apiserver.crt" --leader-elect=false \
       --bind-address=127.0.0.1 --secure-port=0 --profiling=false \
-      >"$KUBE_DIR/controller-manager.log" 2>&1 </dev/null &
+      >"$KUBE_DIR/controller-manager.log" 2>&1 </dev/null 8>&- &
     echo $! >"$KUBE_DIR/controller-manager.pid"
   fi
   # the ServiceAccount controller's first act: proves the controllers run and reach the apiserver
