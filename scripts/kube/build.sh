@@ -76,9 +76,10 @@ _kube_build_apiserver() {
   _kube_log "kube-apiserver and kube-controller-manager $KUBE_VERSION built in $((SECONDS - t0))s"
 }
 
-# _kube_build_simple NAME MODULE@VERSION PACKAGE OUT: one binary from a wrapper module of its own.
+# _kube_build_simple NAME MODULE@VERSION PACKAGE OUT [LDFLAGS_FN]: one binary from a wrapper module
+# of its own. LDFLAGS_FN, run in the wrapper after `go get`, prints extra -ldflags.
 _kube_build_simple() {
-  local name=$1 modver=$2 pkg=$3 out=$4 t0=$SECONDS src="$KUBE_CACHE/src/$1"
+  local name=$1 modver=$2 pkg=$3 out=$4 flags_fn=${5:-} t0=$SECONDS src="$KUBE_CACHE/src/$1"
   if [ -x "$KUBE_BIN/$out" ]; then return 0; fi
   _kube_log "building $out from $modver with $(go version | cut -d' ' -f3) (once)"
   rm -rf "$src" && mkdir -p "$src" "$KUBE_BIN"
@@ -87,7 +88,9 @@ _kube_build_simple() {
     cd "$src"
     _kube_go mod init "local.test/$name" >/dev/null 2>&1
     _kube_go get -tool "$pkg@${modver#*@}" >&2
-    _kube_go build -trimpath -ldflags "-s -w ${5:-}" -o "$KUBE_BIN/.$out.tmp" "$pkg" >&2
+    local extra=""
+    [ -n "$flags_fn" ] && extra=$("$flags_fn")
+    _kube_go build -trimpath -ldflags "-s -w $extra" -o "$KUBE_BIN/.$out.tmp" "$pkg" >&2
     mv "$KUBE_BIN/.$out.tmp" "$KUBE_BIN/$out"
   ) || return 1
   _kube_log "$out built in $((SECONDS - t0))s"
@@ -97,9 +100,20 @@ _kube_build_etcd() {
   _kube_build_simple etcd "go.etcd.io/etcd/server/v3@$KUBE_ETCD_VERSION" go.etcd.io/etcd/server/v3 etcd
 }
 
+# What helm's Makefile sets: its version, and the Kubernetes version of its client-go as the one
+# `helm template` and `helm lint` assume (else v1.20, and a chart's kubeVersion check fails).
+_kube_helm_ldflags() {
+  local client minor h=helm.sh/helm/v3
+  client=$(_kube_go list -m -f '{{.Version}}' k8s.io/client-go)
+  minor=${client#v0.}
+  minor=${minor%%.*}
+  echo "-X $h/internal/version.version=$KUBE_HELM_VERSION -X $h/internal/version.gitTreeState=clean" \
+    "-X $h/pkg/chartutil.k8sVersionMajor=1 -X $h/pkg/chartutil.k8sVersionMinor=$minor" \
+    "-X $h/pkg/lint/rules.k8sVersionMajor=1 -X $h/pkg/lint/rules.k8sVersionMinor=$minor"
+}
+
 _kube_build_helm() {
-  _kube_build_simple helm "helm.sh/helm/v3@$KUBE_HELM_VERSION" helm.sh/helm/v3/cmd/helm helm \
-    "-X helm.sh/helm/v3/internal/version.version=$KUBE_HELM_VERSION"
+  _kube_build_simple helm "helm.sh/helm/v3@$KUBE_HELM_VERSION" helm.sh/helm/v3/cmd/helm helm _kube_helm_ldflags
 }
 
 kube_build_apiserver() { _kube_locked apiserver _kube_build_apiserver; }
