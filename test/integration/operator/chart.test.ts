@@ -15,6 +15,7 @@ import {
   createNamespace,
   deleteNamespace,
   helm,
+  KUBE_START_TIMEOUT_MS,
   KubeClient,
   type KubeObject,
   renderChart,
@@ -44,11 +45,15 @@ let admin: KubeClient;
 const namespaces: string[] = [];
 const clusterObjects: string[] = [];
 
-before(async () => {
-  admin = new KubeClient(await startKube());
-  await admin.apply(SERVICE_MONITOR_CRD);
-  await admin.waitForCrd('servicemonitors.monitoring.coreos.com');
-});
+before(
+  async () => {
+    admin = new KubeClient(await startKube());
+    await helm(['version']); // builds helm on first use
+    await admin.apply(SERVICE_MONITOR_CRD);
+    await admin.waitForCrd('servicemonitors.monitoring.coreos.com');
+  },
+  { timeout: KUBE_START_TIMEOUT_MS },
+);
 
 after(async () => {
   for (const path of clusterObjects) await admin.remove(path);

@@ -15,6 +15,7 @@ import {
   conditionTrue,
   createNamespace,
   deleteNamespace,
+  KUBE_START_TIMEOUT_MS,
   KubeApiError,
   KubeClient,
   type KubeObject,
@@ -32,18 +33,21 @@ let ns: string;
 let node: NodeStandIn;
 const hostDir = mkdtempSync(join(tmpdir(), 'kb-testbed-'));
 
-before(async () => {
-  admin = new KubeClient(await startKube());
-  ns = await createNamespace(admin, 'kb-testbed');
-  node = await startNode(admin, {
-    namespaces: [ns],
-    images: {
-      ...defaultImages(),
-      // a shell image for the tests of the stand-in's own mechanics
-      busybox: { entrypoint: ['sh'], programs: { sh: ['/bin/sh'] } },
-    },
-  });
-});
+before(
+  async () => {
+    admin = new KubeClient(await startKube());
+    ns = await createNamespace(admin, 'kb-testbed');
+    node = await startNode(admin, {
+      namespaces: [ns],
+      images: {
+        ...defaultImages(),
+        // a shell image for the tests of the stand-in's own mechanics
+        busybox: { entrypoint: ['sh'], programs: { sh: ['/bin/sh'] } },
+      },
+    });
+  },
+  { timeout: KUBE_START_TIMEOUT_MS },
+);
 
 after(async () => {
   await node?.stop();
