@@ -204,6 +204,25 @@ describe('the Job and CronJob controllers with the node stand-in', () => {
     }
   });
 
+  test('restartPolicy OnFailure: the container restarts in place and the Job controller counts the restarts', async () => {
+    const failing = job('restarts', { args: ['no-such-command'] }, { backoffLimit: 1 });
+    (failing['spec'] as { template: { spec: { restartPolicy: string } } }).template.spec.restartPolicy = 'OnFailure';
+    await admin.post(`/apis/batch/v1/namespaces/${ns}/jobs`, failing);
+    const restarted = await admin.waitFor<KubeObject & { items: Pod[] }>(
+      `/api/v1/namespaces/${ns}/pods?labelSelector=batch.kubernetes.io/job-name%3Drestarts`,
+      (list) =>
+        list.items.some((p) =>
+          (p.status?.['containerStatuses'] as { restartCount: number }[] | undefined)?.some((c) => c.restartCount >= 1),
+        ),
+      { timeoutMs: 120_000, what: 'the container to be restarted in its Pod' },
+    );
+    assert.equal(restarted.items.length, 1, 'restarted in place: one Pod');
+    const done = await waitForJob(admin, ns, 'restarts', 240_000);
+    assert.ok(conditionTrue(done, 'Failed'), JSON.stringify(done['status']));
+    const status = done['status'] as { conditions: { type: string; reason: string }[] };
+    assert.equal(status.conditions.find((c) => c.type === 'Failed')?.reason, 'BackoffLimitExceeded');
+  });
+
   test('a CronJob produces a Job at its scheduled minute, which completes', async () => {
     await admin.post(`/apis/batch/v1/namespaces/${ns}/cronjobs`, {
       apiVersion: 'batch/v1',
