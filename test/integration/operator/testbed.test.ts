@@ -157,6 +157,31 @@ describe('the API server', () => {
     const secrets = await sa.get(`/api/v1/namespaces/${ns}/secrets`).catch((e: unknown) => e);
     assert.ok(secrets instanceof KubeApiError && secrets.status === 403, String(secrets));
   });
+  test("the controller-manager's token controller fills a ServiceAccount token Secret, and that token authenticates", async () => {
+    await admin.post(`/api/v1/namespaces/${ns}/serviceaccounts`, {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'legacy' },
+    });
+    await admin.post(`/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'legacy-token', annotations: { 'kubernetes.io/service-account.name': 'legacy' } },
+      type: 'kubernetes.io/service-account-token',
+    });
+    const secret = await admin.waitFor<KubeObject & { data?: Record<string, string> }>(
+      `/api/v1/namespaces/${ns}/secrets/legacy-token`,
+      (s) => !!s.data?.['token'],
+      { what: 'the token controller to fill the Secret' },
+    );
+    const token = Buffer.from(secret.data?.['token'] ?? '', 'base64').toString('utf8');
+    const review = await admin.post<{ status: { authenticated: boolean; user: { username: string } } }>(
+      '/apis/authentication.k8s.io/v1/tokenreviews',
+      { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+    );
+    assert.equal(review.status.authenticated, true);
+    assert.equal(review.status.user.username, `system:serviceaccount:${ns}:legacy`);
+  });
 });
 
 describe('the Job and CronJob controllers with the node stand-in', () => {
