@@ -10,6 +10,8 @@
  *   createNamespace/deleteNamespace  a namespace per test file
  *   helm(), renderChart()            helm v3 (built like the test bed) and the chart rendered with
  *                                    given values, ready for KubeClient.applyYaml
+ *   installOperatorRbac()            the chart's ServiceAccount and RBAC applied, and a kubeconfig
+ *                                    for that account: the operator runs under the chart's RBAC
  *
  * The client is deliberately our own few lines over node:https and not @kubernetes/client-node:
  * the test bed checks the operator, which is built on that library, so the tests reach the API
@@ -551,4 +553,36 @@ export async function renderChart(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Installs the chart's ServiceAccount and RBAC for an operator that a test runs as a local process:
+ * renders the chart (release `release`, in `namespace`, watching `watchNamespaces` or, when empty,
+ * every namespace; CRDs included; the Deployment at 0 replicas, since its Pod could not reach the
+ * API server from the node stand-in) and applies it, then writes a kubeconfig for the chart's
+ * ServiceAccount (TokenRequest) into dir. Pass that to `kafka-backup operator --kubeconfig`: the
+ * operator then runs under exactly the chart's RBAC. Answers the kubeconfig path and every object
+ * applied (cluster-scoped ones are the caller's to remove).
+ */
+export async function installOperatorRbac(
+  admin: KubeClient,
+  options: {
+    namespace: string;
+    watchNamespaces?: string[];
+    dir: string;
+    release?: string;
+    values?: Record<string, unknown>;
+  },
+): Promise<{ kubeconfig: string; serviceAccount: string; applied: KubeObject[] }> {
+  const release = options.release ?? 'kb';
+  const values = { watchNamespaces: options.watchNamespaces ?? [], replicaCount: 0, ...options.values };
+  const applied = await admin.applyYaml(await renderChart(release, options.namespace, values));
+  const sa = applied.find((o) => o.kind === 'ServiceAccount')?.metadata?.name;
+  if (!sa) throw new Error('the chart rendered no ServiceAccount');
+  const kubeconfig = await serviceAccountKubeconfig(admin, {
+    namespace: options.namespace,
+    name: sa,
+    dir: options.dir,
+  });
+  return { kubeconfig, serviceAccount: sa, applied };
 }

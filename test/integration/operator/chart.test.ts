@@ -5,21 +5,22 @@
  * manifests are up to date; the RBAC grants what the operator needs and no more.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { REPO_ROOT, run } from '../../helpers/kafka.ts';
 import {
   CHART_DIR,
   createNamespace,
   deleteNamespace,
   helm,
+  installOperatorRbac,
   KUBE_START_TIMEOUT_MS,
   KubeClient,
   type KubeObject,
   renderChart,
-  serviceAccountCredentials,
   simpleCrd,
   startKube,
 } from '../../helpers/kube.ts';
@@ -190,15 +191,20 @@ describe('the Helm chart', () => {
     const home = await namespace('kb-chart-home');
     const watched = await namespace('kb-chart-watched');
     const other = await namespace('kb-chart-other');
-    const applied = await applyRendering(
-      await renderChart('kb', home, { watchNamespaces: [watched] }, { includeCrds: false }),
-    );
+    const dir = mkdtempSync(join(tmpdir(), 'kb-chart-'));
+    const installed = await installOperatorRbac(admin, { namespace: home, watchNamespaces: [watched], dir });
+    const applied = installed.applied;
+    assert.equal(installed.serviceAccount, 'kb-kafka-backup');
     assert.ok(!applied.some((o) => o.kind === 'ClusterRole'), 'no ClusterRole when namespaces are listed');
     const deployment = applied.find((o) => o.kind === 'Deployment') as KubeObject & {
-      spec: { template: { spec: { containers: { args: string[] }[] } } };
+      spec: { replicas: number; template: { spec: { containers: { args: string[] }[] } } };
     };
     assert.ok(deployment.spec.template.spec.containers[0]?.args.includes(`--namespace=${watched}`));
-    const sa = new KubeClient(await serviceAccountCredentials(admin, home, 'kb-kafka-backup'));
+    assert.equal(deployment.spec.replicas, 0);
+    // the kubeconfig written for the operator holds the ServiceAccount's token
+    const config = parse(readFileSync(installed.kubeconfig, 'utf8')) as { users: { user: { token: string } }[] };
+    const sa = new KubeClient({ ...admin.credentials, token: config.users[0]?.user.token ?? '' });
+    rmSync(dir, { recursive: true, force: true });
     const expect = async (verb: string, resource: string, ns: string, group: string, allowed: boolean) =>
       assert.equal(await can(sa, verb, resource, ns, group), allowed, `${verb} ${group}/${resource} in ${ns}`);
     // what the operator needs, in the watched namespace
