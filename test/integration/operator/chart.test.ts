@@ -223,6 +223,7 @@ describe('the Helm chart', () => {
     await expect('update', 'kafkabackups', watched, 'kafkabackup.io', false);
     await expect('delete', 'kafkabackups', watched, 'kafkabackup.io', false);
     await expect('list', 'secrets', watched, '', false);
+    await expect('list', 'configmaps', watched, '', false);
     await expect('create', 'secrets', watched, '', false);
     await expect('delete', 'pods', watched, '', false);
     await expect('create', 'pods', watched, '', false);

@@ -71,7 +71,7 @@ KafkaUser resources read when rbac.strimzi.
 {{- end }}
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, list, create, update, delete]
+  verbs: [get, create, update, delete]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
