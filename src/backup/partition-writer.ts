@@ -62,6 +62,12 @@ export class PartitionWriter {
   /** High watermark / last stable offset seen in the last fetch. */
   lastStable = -1;
   logStartOffset = -1;
+  /**
+   * Leader epoch of the last batch read below the position (-1: none read in this run). Sent as
+   * the fetch's last_fetched_epoch (KIP-320) so that the leader reports a log that diverged from
+   * what was read (truncated by an unclean leader election) instead of serving its other history.
+   */
+  lastFetchedEpoch = -1;
 
   private readonly filter = new TransactionFilter();
   /** Base offset of the batch that failed its CRC in the last fetch (-1: none); a second failure there is fatal. */
@@ -155,6 +161,7 @@ export class PartitionWriter {
         break;
       }
       if (this.corruptAt >= 0 && last >= this.corruptAt) this.corruptAt = -1;
+      this.lastFetchedEpoch = h.partitionLeaderEpoch;
       if (base > this.position) {
         // whole batches missing between two batches: removed by the log cleaner. Unlike skipTo,
         // the read-committed state stays: the hole is inside one response, whose aborted-
@@ -280,6 +287,7 @@ export class PartitionWriter {
       fileStart,
       this.o.runId,
       this.segmentSeq++,
+      this.o.topicId,
     );
     const header: SegmentHeader = {
       format: 'kafka-backup/segment',
