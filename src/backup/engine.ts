@@ -505,6 +505,8 @@ class BackupEngine {
         ps.next_offset,
         end,
       );
+      // KIP-320 across runs: the first fetch tells whether the log still holds what was read
+      if (ps.leader_epoch !== undefined) w.lastFetchedEpoch = w.committedEpoch = ps.leader_epoch;
       this.writers.set(k, w);
     }
     this.progress.partitionsTotal = this.writers.size;
@@ -834,6 +836,16 @@ class BackupEngine {
           to: e,
         });
         w.skipTo(e, 'retention');
+      } else if (w.lastFetchedEpoch >= 0) {
+        // a leader that no longer knows the epoch (its history before the log start is gone)
+        // answers OFFSET_OUT_OF_RANGE to last_fetched_epoch: fetched again without it, a position
+        // beyond the log end still fails below
+        log.debug('leader does not know the last fetched epoch; fetching without it', {
+          topic: w.o.topic,
+          partition: w.o.partition,
+          epoch: w.lastFetchedEpoch,
+        });
+        w.lastFetchedEpoch = -1;
       } else {
         throw new KafkaError(
           `offset ${w.position} of ${w.o.topic}-${w.o.partition} is beyond the partition's end: the log was truncated (unclean leader election?)`,
@@ -1076,9 +1088,10 @@ class BackupEngine {
     let changed = final !== undefined || dirty;
     const added: Additions = new Map();
     for (const w of this.writers.values()) {
-      const { files, gaps, nextOffset } = w.takeCommitted();
+      const { files, gaps, nextOffset, leaderEpoch } = w.takeCommitted();
       const ps = this.manifest.topics[w.o.topic]!.partitions[String(w.o.partition)]!;
       if (files.length || gaps.length || ps.next_offset !== nextOffset) changed = true;
+      if (leaderEpoch >= 0) ps.leader_epoch = leaderEpoch;
       if (files.length || gaps.length) {
         const byPartition = added.get(w.o.topic) ?? new Map();
         byPartition.set(w.o.partition, { files, gaps });

@@ -68,6 +68,8 @@ export class PartitionWriter {
    * what was read (truncated by an unclean leader election) instead of serving its other history.
    */
   lastFetchedEpoch = -1;
+  /** lastFetchedEpoch as of committedEnd (what the line records as the partition's leader_epoch). */
+  committedEpoch = -1;
 
   private readonly filter = new TransactionFilter();
   /** Base offset of the batch that failed its CRC in the last fetch (-1: none); a second failure there is fatal. */
@@ -131,6 +133,8 @@ export class PartitionWriter {
     this.position = Math.min(to, this.end);
     // the read-committed state described the skipped range (an ABORT marker in it is never seen)
     this.filter.reset();
+    // no batch below the new position was read: its epoch is unknown (as after a consumer's seek)
+    this.lastFetchedEpoch = -1;
     this.noteRead();
   }
 
@@ -346,6 +350,7 @@ export class PartitionWriter {
   closeFile(): void {
     this.flushBlock();
     const coverEnd = this.position;
+    const epoch = this.lastFetchedEpoch;
     const skipped = this.skipped;
     this.skipped = {};
     const fileStart = this.fileStart;
@@ -365,6 +370,7 @@ export class PartitionWriter {
           this.newGaps.push({ start: fileStart, end: coverEnd, cause });
         }
         this.committedEnd = coverEnd;
+        this.committedEpoch = epoch;
         this.closing.shift();
         return;
       }
@@ -387,6 +393,7 @@ export class PartitionWriter {
         created_at: new Date().toISOString(),
       });
       this.committedEnd = coverEnd;
+      this.committedEpoch = epoch;
       this.closing.shift();
     });
   }
@@ -398,10 +405,10 @@ export class PartitionWriter {
   }
 
   /** Takes the files and gaps committed since the last call (for a manifest generation). */
-  takeCommitted(): { files: FileEntry[]; gaps: Gap[]; nextOffset: number } {
+  takeCommitted(): { files: FileEntry[]; gaps: Gap[]; nextOffset: number; leaderEpoch: number } {
     const files = this.newFiles.splice(0);
     const gaps = this.newGaps.splice(0);
-    return { files, gaps, nextOffset: this.committedEnd };
+    return { files, gaps, nextOffset: this.committedEnd, leaderEpoch: this.committedEpoch };
   }
 
   /** Discards the open file (used on abort); committed files stay listed or unlisted as they are. */

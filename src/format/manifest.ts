@@ -59,6 +59,11 @@ export interface PartitionState {
   files: FileEntry[];
   /** Offset ranges between files that hold no record (retention, trailing markers). */
   gaps: Gap[];
+  /**
+   * Leader epoch of the record batch just below next_offset, when known (KIP-320): the next run
+   * fetches with it as last_fetched_epoch, so a log truncated while no run followed it is found.
+   */
+  leader_epoch?: number;
 }
 
 export interface TopicState {

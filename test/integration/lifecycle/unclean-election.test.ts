@@ -81,15 +81,17 @@ describe('unclean leader election under a continuous backup (KIP-320)', { timeou
     await produceSpec(topic, spec('r0', 5), { bootstrap: BROKERS.join(',') });
 
     const dir = tempDir('unclean');
-    const config = writeConfig(dir, 'backup.yaml', {
+    const backupConfig = {
       backup_id: 'unclean',
       source: { bootstrap_servers: BROKERS, topics: { include: [topic] } },
       storage: { backend: 'filesystem', path: join(dir, 'backups') },
       backup: { mode: 'continuous', checkpoint_interval_secs: 1, poll_interval_ms: 200, segment_max_interval_secs: 1 },
-    });
+    };
+    const config = writeConfig(dir, 'backup.yaml', backupConfig);
     const listedEnd = async () => {
       const { manifest } = await openExistingLine(await openStorageUrl(join(dir, 'backups')), 'unclean');
-      return manifest.snapshots.at(-1)?.end_offsets[topic]?.['0'];
+      // what the line lists for the partition (a snapshot-mode snapshot's end offsets are its target)
+      return manifest.topics[topic]?.partitions['0']?.next_offset;
     };
     const backup = startCli(['backup', '-c', config, '--format', 'json']);
     let stderr = '';
@@ -191,5 +193,21 @@ describe('unclean leader election under a continuous backup (KIP-320)', { timeou
       restored,
       [...spec('r0', 5), ...spec('r1', 5)].map((x) => x.value),
     );
+
+    // a later run on the line knows the epoch it read under (the line's leader_epoch), so it too
+    // refuses the new history beyond offset 10 instead of appending r2-5.. to r1
+    const again = await cli([
+      'backup',
+      '-c',
+      writeConfig(dir, 'again.yaml', { ...backupConfig, backup: { mode: 'snapshot' } }),
+      '--format',
+      'json',
+    ]);
+    assert.equal(again.code, 4, again.stderr.slice(-3000));
+    assert.match(
+      again.stderr,
+      new RegExp(`the log of ${topic}-0 was truncated below what the backup had read: offsets \\[5, 10\\)`),
+    );
+    assert.equal(await listedEnd(), 10, 'nothing of the new history is listed by the next run either');
   });
 });

@@ -2,7 +2,8 @@
  * The pure parts of topic lifecycle and KIP-320 handling: what changed about a followed topic, the
  * snapshot that succeeds one ended by a re-created topic, which incarnation a snapshot refers to
  * (with topic ids, and by time for lines written before they were recorded), what a diverging
- * epoch means for the offsets read, and the diverging-epoch field of a Fetch v17 response.
+ * epoch means for the offsets read, the diverging-epoch field of a Fetch v17 response, and the
+ * partition's leader_epoch kept in the line's state.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -14,6 +15,8 @@ import type { Manifest, Snapshot, TopicState } from '../../../src/format/manifes
 import { topicOf } from '../../../src/inspect/summary.ts';
 import type { TopicDescription } from '../../../src/kafka/admin-helpers.ts';
 import { parseRawFetchResponse } from '../../../src/kafka/fetch-raw-v17.ts';
+import { BackupLine } from '../../../src/repository/line.ts';
+import { MemoryStorage } from '../inspect/fixtures.ts';
 
 const desc = (topicId: string, partitions: number): TopicDescription => ({
   name: 't',
@@ -173,5 +176,34 @@ describe('Fetch v17 response: tagged fields of a partition', () => {
     const p = res.responses[0]!.partitions[0]!;
     assert.deepEqual(p.divergingEpoch, { epoch: 3, endOffset: 60n });
     assert.deepEqual(p.currentLeader, { leaderId: 2, leaderEpoch: 4 });
+  });
+});
+
+describe('leader_epoch in the line state (KIP-320 across runs)', () => {
+  it('travels in commits and checkpoints, and only when it changed', async () => {
+    const storage = new MemoryStorage();
+    const writer = { run_id: 'r1', host: 'h', pid: 1, tool_version: 't' };
+    const lineWriter = new BackupLine(storage, 'b', { commits: 1000, bytes: 1 << 30 });
+    await lineWriter.openForWrite(writer);
+    const view = line();
+    view.retired_topics = [];
+    view.generation = 0;
+    view.topics['t']!.partitions['0']!.leader_epoch = 2;
+    await lineWriter.commit(view);
+    const reopened = async () => (await new BackupLine(storage, 'b').open())!.view.topics['t']!.partitions['0']!;
+    assert.equal((await reopened()).leader_epoch, 2, 'from a commit');
+    view.topics['t']!.partitions['0']!.next_offset = 9;
+    await lineWriter.commit(view);
+    assert.equal(lineWriter.written.lastCommitBytes > 0, true);
+    view.topics['t']!.partitions['0']!.leader_epoch = 5;
+    await lineWriter.commit(view);
+    assert.equal((await reopened()).leader_epoch, 5);
+    await lineWriter.consolidateNow(view);
+    const after = await reopened();
+    assert.equal(after.leader_epoch, 5, 'from a checkpoint');
+    assert.equal(after.next_offset, 9);
+    // lines written before it was recorded have none
+    const old = line();
+    assert.equal(old.topics['t']!.partitions['0']!.leader_epoch, undefined);
   });
 });
