@@ -41,6 +41,8 @@ export interface BackupOptions {
   onProgress?: (p: BackupProgress) => void;
   /** A failed Kafka call: transient ones are retried, permanent ones end the run (metrics). */
   onError?: (kind: 'kafka', cls: 'transient' | 'permanent') => void;
+  /** Continuous mode: a followed topic was deleted or re-created during the run (metrics). */
+  onTopicGone?: (reason: 'deleted' | 'recreated') => void;
 }
 
 export interface BackupProgress {

@@ -29,6 +29,8 @@ export interface PartitionChange {
   next_offset: number;
   files?: FileEntry[];
   gaps?: Gap[];
+  /** The partition's leader_epoch, when it changed (a compatible addition, docs/format.md). */
+  leader_epoch?: number;
 }
 
 /** A snapshot as a commit records it: `end_offsets` holds only the entries that changed (merged). */
@@ -145,6 +147,7 @@ export interface PartitionIndex {
   start_offset: number;
   next_offset: number;
   chunks: ChunkRef[];
+  leader_epoch?: number;
 }
 
 export interface TopicIndex {

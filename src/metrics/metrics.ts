@@ -69,6 +69,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
   // common
   private readonly readyGauge: Gauge;
   private readonly errors: Counter<'kind' | 'class'>;
+  private topicsGone?: Counter<'reason'>;
   // backup (defined for the backup command only)
   private readonly records!: Counter<'topic'>;
   private readonly bytes!: Counter<'topic'>;
@@ -362,6 +363,17 @@ export class KafkaBackupMetrics implements StorageMetrics {
 
   error(kind: 'kafka' | 'storage', cls: 'transient' | 'permanent'): void {
     this.errors.inc({ kind, class: cls });
+  }
+
+  /** Continuous backup: a followed topic was deleted or re-created (a new topic id) during the run. */
+  topicGone(reason: 'deleted' | 'recreated'): void {
+    this.topicsGone ??= new Counter({
+      name: 'kafka_backup_topics_gone_total',
+      help: 'Followed topics deleted (reason deleted) or deleted and re-created with a new topic id (reason recreated) during a continuous backup',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.topicsGone.inc({ reason });
   }
 
   offsetsApplied(groups: { planned: number; applied: number; failed: number }): void {
