@@ -36,12 +36,15 @@ export function brokerPid(id: number): number {
   return Number(readFileSync(join(STATE_DIR, `kafka-cluster-${id}`, 'pid'), 'utf8'));
 }
 
-/** The process state from /proc: running (any state but T), stopped (T), gone. */
-export function processState(pid: number): 'running' | 'stopped' | 'gone' {
+/**
+ * The process state from /proc: running (any state but T or Z), stopped (T), dead (a zombie not
+ * yet reaped: `kill -0`, hence services.sh, still takes it for alive), gone.
+ */
+export function processState(pid: number): 'running' | 'stopped' | 'dead' | 'gone' {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    if (state === 'Z' || state === 'X') return 'gone';
+    if (state === 'Z' || state === 'X') return 'dead';
     return state === 'T' || state === 't' ? 'stopped' : 'running';
   } catch {
     return 'gone';
@@ -155,13 +158,18 @@ export async function killBroker(id: number): Promise<void> {
   down.add(id);
   const pid = brokerPid(id);
   process.kill(pid, 'SIGKILL');
-  await waitUntil(`broker ${id} (pid ${pid}) is gone`, () => processState(pid) === 'gone', 30_000);
+  // reaped, not only dead: services.sh takes a zombie for a running broker and would not restart it
+  await waitUntil(`broker ${id} (pid ${pid}) is gone`, () => processState(pid) === 'gone', 60_000);
 }
 
-/** Starts every cluster node that is not running (idempotent) and waits for their ports. */
+/** Starts every cluster node that is not running (idempotent), waits for their ports and checks their processes. */
 export async function restartBrokers(): Promise<void> {
   await services('start', 'kafka-cluster');
-  for (const id of CLUSTER_BROKERS) if (processState(brokerPid(id)) === 'running') down.delete(id);
+  for (const id of CLUSTER_BROKERS) {
+    const state = processState(brokerPid(id));
+    if (state !== 'running') throw new Error(`broker ${id} is ${state} after services.sh start kafka-cluster`);
+    down.delete(id);
+  }
 }
 
 /**
