@@ -32,14 +32,16 @@ export function backupConfig(l: Line, topics: string[], backup: Record<string, u
   });
 }
 
+/** `restore.snapshot` is taken out and becomes the top-level `snapshot` (which snapshot to restore). */
 export function restoreConfig(
   l: Line,
   mapping: Record<string, string>,
-  restore: Record<string, unknown> = {},
+  { snapshot, ...restore }: Record<string, unknown> = {},
   name = 'restore',
 ): string {
   return writeConfig(l.dir, `${l.id}-${name}.yaml`, {
     backup_id: l.id,
+    ...(snapshot === undefined ? {} : { snapshot }),
     target: { bootstrap_servers: CLUSTER_LIST },
     storage: { backend: 'filesystem', path: l.store },
     restore: { topic_mapping: mapping, ...restore },
