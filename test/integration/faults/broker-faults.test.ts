@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startCli, tempDir } from '../../helpers/cli.ts';
+import { tempDir } from '../../helpers/cli.ts';
 import { type AckedRecord, assertRestoredExactly, produceAcked } from '../../helpers/fault-check.ts';
 import {
   CLUSTER,
@@ -38,11 +38,13 @@ import {
   assertOk,
   backupConfig,
   caughtUp,
+  killStrays,
   type Line,
   line,
   listedEnds,
   restoreConfig,
   restoreInto,
+  startRun,
   timed,
 } from './scenario.ts';
 
@@ -93,6 +95,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
   });
 
   after(async () => {
+    killStrays();
     try {
       await healCluster(topics);
       await withLiveAdmin((a) => a.deleteTopics({ topics })).catch(() => undefined);
@@ -106,7 +109,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
       try {
         await produce('a', 3000);
         const l = line(dir, 'continuous');
-        const run = startCli([
+        const run = startRun([
           'backup',
           '-c',
           backupConfig(l, [topic], { mode: 'continuous', segment_max_interval_secs: 2, poll_interval_ms: 200 }),
@@ -145,6 +148,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
         assertRestoredExactly(source, restored, acked, 'continuous backup across a stopped follower');
         continuousLine = l;
       } finally {
+        killStrays();
         await healCluster(topics);
       }
     });
@@ -161,7 +165,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
           [...Array(PARTITIONS).keys()].map(() => [LEADER, FOLLOWER, 3]),
           { 'min.insync.replicas': '2' },
         );
-        const run = startCli([
+        const run = startRun([
           'restore',
           '-c',
           restoreConfig(l, { [topic]: target }, { max_records_per_sec: 500 }, 'r1b'),
@@ -186,6 +190,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
         ]);
         assertRestoredExactly(source, restored, acked, 'restore across a stopped follower');
       } finally {
+        killStrays();
         await healCluster(topics);
       }
     });
@@ -196,7 +201,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
       try {
         const l = line(dir, 'snapshot');
         // about 7.3 MB at 400 kB/s: the run lasts well beyond the kill, however fast the machine
-        const run = startCli([
+        const run = startRun([
           'backup',
           '-c',
           backupConfig(l, [topic], {
@@ -228,6 +233,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
         ]);
         assertRestoredExactly(source, restored, acked, 'snapshot backup across a killed leader');
       } finally {
+        killStrays();
         await healCluster(topics);
       }
     });
@@ -244,7 +250,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
           [...Array(PARTITIONS).keys()].map(() => [LEADER, FOLLOWER, 3]),
           { 'min.insync.replicas': '2' },
         );
-        const run = startCli([
+        const run = startRun([
           'restore',
           '-c',
           restoreConfig(l, { [topic]: target }, { max_records_per_sec: 500 }, 'r2b'),
@@ -270,6 +276,7 @@ describe('broker faults during backup and restore', { timeout: 1_200_000 }, () =
         ]);
         assertRestoredExactly(source, restored, acked, 'restore across a killed leader');
       } finally {
+        killStrays();
         await healCluster(topics);
       }
     });

@@ -4,10 +4,11 @@
  * each scenario's runtime, printed so the suite's cost stays visible.
  */
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { openExistingLine } from '../../../src/repository/line.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
-import { type CliResult, cli, jsonOut, writeConfig } from '../../helpers/cli.ts';
+import { type CliResult, cli, jsonOut, startCli, writeConfig } from '../../helpers/cli.ts';
 import { CLUSTER, createClusterTopic, partitionEnds } from '../../helpers/fault-cluster.ts';
 
 export const CLUSTER_LIST = CLUSTER.split(',');
@@ -103,4 +104,19 @@ export async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     console.log(`fault scenario "${name}": ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
+}
+
+const running = new Set<ChildProcess>();
+
+/** startCli, remembered until it exits, so a failed scenario leaves no backup running (killStrays). */
+export function startRun(args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof startCli> {
+  const r = startCli(args, env);
+  running.add(r.child);
+  r.child.on('close', () => running.delete(r.child));
+  return r;
+}
+
+/** Kills (SIGKILL) every CLI run a scenario started and left running: its pipes would keep the test file alive. */
+export function killStrays(): void {
+  for (const c of running) c.kill('SIGKILL');
 }

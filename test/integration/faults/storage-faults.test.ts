@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cli, jsonOut, startCli, tempDir, writeConfig } from '../../helpers/cli.ts';
+import { cli, jsonOut, tempDir, writeConfig } from '../../helpers/cli.ts';
 import { type AckedRecord, assertRestoredExactly, produceAcked } from '../../helpers/fault-check.ts';
 import {
   CLUSTER,
@@ -31,7 +31,7 @@ import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.ts';
 import { lockCluster, uniqueTopic } from '../../helpers/kafka.ts';
 import { dumpTopic } from '../../helpers/peers.ts';
 import { createS3Bucket, S3_CREDENTIALS, S3_ENDPOINT } from '../../helpers/storage-servers.ts';
-import { assertOk, CLUSTER_LIST, timed } from './scenario.ts';
+import { assertOk, CLUSTER_LIST, killStrays, startRun, timed } from './scenario.ts';
 
 const PARTITIONS = 3;
 const env = {
@@ -50,6 +50,7 @@ describe('storage faults during a continuous backup', { timeout: 900_000 }, () =
     proxy = await startFaultProxy(S3_ENDPOINT);
   });
   after(async () => {
+    killStrays();
     await proxy.close();
     try {
       await healCluster(topics);
@@ -114,7 +115,7 @@ describe('storage faults during a continuous backup', { timeout: 900_000 }, () =
           })),
         );
       };
-      const run = startCli(['backup', '-c', config, '--format', 'json'], env);
+      const run = startRun(['backup', '-c', config, '--format', 'json'], env);
       let log = '';
       run.child.stderr!.on('data', (d) => {
         log += String(d);

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cli, jsonOut, startCli, tempDir } from '../../helpers/cli.ts';
+import { cli, jsonOut, tempDir } from '../../helpers/cli.ts';
 import { type AckedRecord, assertRestoredExactly, produceAcked } from '../../helpers/fault-check.ts';
 import {
   CLUSTER,
@@ -27,7 +27,18 @@ import {
 } from '../../helpers/fault-cluster.ts';
 import { lockCluster, uniqueTopic } from '../../helpers/kafka.ts';
 import { type DumpedRecord, dumpTopic } from '../../helpers/peers.ts';
-import { assertOk, backupConfig, caughtUp, type Line, line, listedEnds, restoreInto, timed } from './scenario.ts';
+import {
+  assertOk,
+  backupConfig,
+  caughtUp,
+  killStrays,
+  type Line,
+  line,
+  listedEnds,
+  restoreInto,
+  startRun,
+  timed,
+} from './scenario.ts';
 
 const ADDED_PARTITIONS_TODO =
   'a continuous backup follows new topics but not new partitions of a followed topic (issue 14 item 4, branch topic-lifecycle): partitions 2 and 3 are never listed';
@@ -74,6 +85,7 @@ describe('topic lifecycle during backups', { timeout: 900_000 }, () => {
     dir = tempDir('lifecycle');
   });
   after(async () => {
+    killStrays();
     try {
       await healCluster(topics);
       await withLiveAdmin((a) => a.deleteTopics({ topics })).catch(() => undefined);
@@ -88,7 +100,7 @@ describe('topic lifecycle during backups', { timeout: 900_000 }, () => {
     await timed('partitions added during continuous backup', async () => {
       const topic = await create(uniqueTopic('addpart'), 2);
       const l = line(dir, 'addpart');
-      const run = startCli([
+      const run = startRun([
         'backup',
         '-c',
         backupConfig(l, [topic], { mode: 'continuous', segment_max_interval_secs: 1, poll_interval_ms: 200 }),
@@ -163,7 +175,7 @@ describe('topic lifecycle during backups', { timeout: 900_000 }, () => {
     await timed('topic re-created during continuous backup', async () => {
       const topic = await create(uniqueTopic('recreate-live'), 2);
       const l = line(dir, 'recreate-live');
-      const run = startCli([
+      const run = startRun([
         'backup',
         '-c',
         backupConfig(l, [topic], { mode: 'continuous', segment_max_interval_secs: 1, poll_interval_ms: 200 }),

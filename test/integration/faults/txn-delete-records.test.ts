@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startCli, tempDir } from '../../helpers/cli.ts';
+import { tempDir } from '../../helpers/cli.ts';
 import { assertRestoredExactly } from '../../helpers/fault-check.ts';
 import {
   CLUSTER,
@@ -31,7 +31,17 @@ import {
 } from '../../helpers/fault-cluster.ts';
 import { lockCluster, uniqueTopic } from '../../helpers/kafka.ts';
 import { type DumpedRecord, dumpTopic, produceSpec, type SpecLine, text } from '../../helpers/peers.ts';
-import { assertOk, backupConfig, caughtUp, line, listedEnds, restoreInto, timed } from './scenario.ts';
+import {
+  assertOk,
+  backupConfig,
+  caughtUp,
+  killStrays,
+  line,
+  listedEnds,
+  restoreInto,
+  startRun,
+  timed,
+} from './scenario.ts';
 
 describe('DeleteRecords while a transaction is open', { timeout: 600_000 }, () => {
   let unlock: (() => Promise<void>) | undefined;
@@ -42,6 +52,7 @@ describe('DeleteRecords while a transaction is open', { timeout: 600_000 }, () =
     await services('start', 'kafka-cluster');
   });
   after(async () => {
+    killStrays();
     try {
       await healCluster(topics);
       await withLiveAdmin((a) => a.deleteTopics({ topics })).catch(() => undefined);
@@ -56,7 +67,7 @@ describe('DeleteRecords while a transaction is open', { timeout: 600_000 }, () =
       const topic = await createClusterTopic(uniqueTopic('txndel'), [[1, 2, 3]], { 'min.insync.replicas': '2' });
       topics.push(topic);
       const l = line(dir, 'txndel');
-      const run = startCli([
+      const run = startRun([
         'backup',
         '-c',
         backupConfig(l, [topic], { mode: 'continuous', segment_max_interval_secs: 2, poll_interval_ms: 200 }),
