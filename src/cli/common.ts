@@ -96,6 +96,8 @@ export async function storageFromConfig(
             halfOpenRequests: b.half_open_requests,
             ...(options.giveUpAfterSecs ? { giveUpAfterSecs: options.giveUpAfterSecs } : {}),
           },
+          // backup and restore (the callers with breaker settings): give_up_after_secs 0 retries forever
+          waitThroughOutages: true,
         }
       : {}),
   });
