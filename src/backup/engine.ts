@@ -28,6 +28,7 @@ import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { forget } from '../repository/forget.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
 import type { Additions } from '../repository/state.ts';
+import { recordedSnapshotTime } from '../repository/test-hooks.ts';
 import { probeConditionalWrites } from '../storage/probe.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
@@ -308,7 +309,7 @@ class BackupEngine {
         run_id: this.runId,
         mode: o.mode,
         state: 'in-progress',
-        started_at: now,
+        started_at: recordedSnapshotTime(now),
         end_offsets: {},
         ...(o.tags?.length ? { tags: [...o.tags] } : {}),
       };
@@ -926,7 +927,7 @@ class BackupEngine {
     if (!changed) return;
     if (final) {
       this.snapshot.state = final;
-      this.snapshot.finished_at = new Date().toISOString();
+      this.snapshot.finished_at = recordedSnapshotTime(new Date().toISOString());
     }
     await this.line.commit(this.manifest, added);
     await this.line.renewLease(LEASE_TTL_MS);

@@ -22,6 +22,7 @@ import {
   planForget,
   snapshotsEntirelyDropped,
 } from './retention-policy.ts';
+import { stallAt } from './test-hooks.ts';
 
 const log = logger('forget');
 
@@ -146,8 +147,10 @@ export async function forget(storage: StorageBackend, backupId: string, o: Forge
       body.drop = drop;
     }
     try {
+      await stallAt('forget', 'forget-planned');
       const c = await line.commitMaintenance(read!, body, o.writer);
       report.seq = c.seq;
+      await stallAt('forget', 'forget-committed');
       return report;
     } catch (e) {
       if (!(e instanceof MaintenanceRace) || attempt >= 20) throw e;
