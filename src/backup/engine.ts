@@ -27,6 +27,7 @@ import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { forget } from '../repository/forget.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
+import { readMaintenance } from '../repository/maintenance.ts';
 import type { Additions } from '../repository/state.ts';
 import { recordedSnapshotTime } from '../repository/test-hooks.ts';
 import { probeConditionalWrites } from '../storage/probe.ts';
@@ -877,6 +878,13 @@ class BackupEngine {
         op: 'retention',
         writer: { run_id: this.runId, host: hostname(), pid: process.pid, tool_version: VERSION },
       });
+      const last = (await readMaintenance(this.o.storage, this.o.backupId).catch(() => null))?.last_prune;
+      this.progress.retention = {
+        horizonMs: Date.parse(report.horizon!),
+        droppedBytes: (this.progress.retention?.droppedBytes ?? 0) + (report.seq !== null ? report.dropped_bytes : 0),
+        oldestRestorableMs: report.oldest_restorable,
+        lastPruneMs: last ? Date.parse(last.at) : null,
+      };
       if (report.seq !== null)
         log.info('retention applied', {
           horizon: report.horizon,

@@ -17,6 +17,7 @@ import {
   type ForgetPlanEntry,
   isEmptyPolicy,
   type KeepPolicy,
+  oldestRestorableAfter,
   type PartitionDrop,
   planDrop,
   planForget,
@@ -50,6 +51,8 @@ export interface ForgetReport {
   horizon: string | null;
   drops: { topic: string; partition: number; below: number; files: number; records: number; bytes: number }[];
   dropped_bytes: number;
+  /** Per topic, epoch ms of the oldest restorable record once the drops are applied (-1: none). */
+  oldest_restorable: Record<string, number>;
   seq: number | null;
 }
 
@@ -130,6 +133,7 @@ export async function forget(storage: StorageBackend, backupId: string, o: Forge
         bytes: d.bytes,
       })),
       dropped_bytes: drops.reduce((n, d) => n + d.bytes, 0),
+      oldest_restorable: oldestRestorableAfter(view, drops),
       seq: null,
     };
     const ids = [...forgotten, ...byAge];
