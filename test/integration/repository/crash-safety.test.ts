@@ -42,7 +42,9 @@ const chosen = backends.filter((b) => ['filesystem', 's3'].includes(b.name) || p
 
 describe('crash safety of forget and prune', { timeout: 1_800_000 }, () => {
   for (const b of chosen) {
-    test(`kill -9 of forget and of prune at each step on ${b.name}, then the same command completes`, async () => {
+    test(`kill -9 of forget and of prune at each step on ${b.name}, then the same command completes`, {
+      timeout: 1_800_000,
+    }, async () => {
       const { topic, line, snaps } = await incrementalLine(b, 6, 0);
       const kept = [snaps[1]!, snaps[4]!, snaps[5]!];
       const ids = async () => (await listSnapshots(line)).map((s) => s.id);
