@@ -27,7 +27,9 @@ import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { forget } from '../repository/forget.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
+import { readMaintenance } from '../repository/maintenance.ts';
 import type { Additions } from '../repository/state.ts';
+import { recordedSnapshotTime } from '../repository/test-hooks.ts';
 import { probeConditionalWrites } from '../storage/probe.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
@@ -330,7 +332,7 @@ class BackupEngine {
         run_id: this.runId,
         mode: o.mode,
         state: 'in-progress',
-        started_at: now,
+        started_at: recordedSnapshotTime(now),
         end_offsets: {},
         ...(o.tags?.length ? { tags: [...o.tags] } : {}),
       };
@@ -1053,6 +1055,13 @@ class BackupEngine {
         op: 'retention',
         writer: { run_id: this.runId, host: hostname(), pid: process.pid, tool_version: VERSION },
       });
+      const last = (await readMaintenance(this.o.storage, this.o.backupId).catch(() => null))?.last_prune;
+      this.progress.retention = {
+        horizonMs: Date.parse(report.horizon!),
+        droppedBytes: (this.progress.retention?.droppedBytes ?? 0) + (report.seq !== null ? report.dropped_bytes : 0),
+        oldestRestorableMs: report.oldest_restorable,
+        lastPruneMs: last ? Date.parse(last.at) : null,
+      };
       if (report.seq !== null)
         log.info('retention applied', {
           horizon: report.horizon,
@@ -1104,7 +1113,7 @@ class BackupEngine {
     if (!changed) return;
     if (final) {
       this.snapshot.state = final;
-      this.snapshot.finished_at = new Date().toISOString();
+      this.snapshot.finished_at = recordedSnapshotTime(new Date().toISOString());
     }
     await this.line.commit(this.manifest, added);
     await this.line.renewLease(LEASE_TTL_MS);
