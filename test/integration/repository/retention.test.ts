@@ -10,9 +10,8 @@ import { basename, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cli, jsonOut, startCli, tempDir, writeConfig } from '../../helpers/cli.ts';
 import { createTopic, KAFKA_BOOTSTRAP, sleep, uniqueTopic } from '../../helpers/kafka.ts';
-import { type DumpedRecord, dumpTopic } from '../../helpers/peers.ts';
+import { dumpTopic } from '../../helpers/peers.ts';
 import {
-  type Backend,
   backends,
   type ForgetOut,
   incrementalLine,
