@@ -1,6 +1,7 @@
 /**
  * Storage-side encryption settings (issue 15 item 5), against the real emulators. Each setting
- * runs the shared backend suite through a recording proxy in front of the server, then checks
+ * runs the shared backend suite through the fault proxy (injecting nothing, only logging each
+ * request) in front of the server, then checks
  * what the server says (moto echoes SSE-S3 and SSE-KMS on HEAD) and what every request carried
  * (the emulators accept SSE-C, encryption scopes and GCS keys without enforcing them; see the
  * table in docs/security.md for which setting is verified how).
@@ -12,7 +13,7 @@ import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { StorageError } from '../../../src/errors.ts';
 import type { StorageBackend } from '../../../src/storage/backend.ts';
 import type { StorageOptions } from '../../../src/storage/options.ts';
-import { type RecordedRequest, type RecordingProxy, startRecordingProxy } from '../../helpers/recording-proxy.ts';
+import { type FaultProxy, startFaultProxy } from '../../helpers/fault-proxy.ts';
 import {
   AZURE_ENDPOINT,
   AZURITE_ACCOUNT,
@@ -30,6 +31,11 @@ const KEY = randomBytes(32);
 const KEY_B64 = KEY.toString('base64');
 const sha256 = createHash('sha256').update(KEY).digest('base64');
 const md5 = createHash('md5').update(KEY).digest('base64');
+
+type RecordedRequest = FaultProxy['log'][number];
+
+/** The proxy's base URL with the target's path (Azurite's account is in the path). */
+const proxied = (proxy: FaultProxy, target: string) => `${proxy.url}${new URL(target).pathname.replace(/\/$/, '')}`;
 
 /** A key in moto's own KMS (same server as its S3; moto does not check request signatures). */
 async function createMotoKmsKey(): Promise<string> {
@@ -52,17 +58,17 @@ function suiteThroughProxy(
   name: string,
   target: string,
   make: (endpoint: string) => Promise<StorageBackend>,
-  check: (requests: RecordedRequest[], endpoint: string) => Promise<void> | void,
+  check: (requests: RecordedRequest[]) => Promise<void> | void,
 ): void {
-  let proxy: RecordingProxy;
-  describe(`${name}: backend suite through a recording proxy`, () => {
+  let proxy: FaultProxy;
+  describe(`${name}: backend suite through a logging proxy`, () => {
     before(async () => {
-      proxy = await startRecordingProxy(target);
+      proxy = await startFaultProxy(target);
     });
-    runBackendSuite(name, () => make(proxy.endpoint));
+    runBackendSuite(name, () => make(proxied(proxy, target)));
     test(`${name}: what the requests carried`, async () => {
-      assert.ok(proxy.requests.length > 20, `only ${proxy.requests.length} requests recorded`);
-      await check(proxy.requests, proxy.endpoint);
+      assert.ok(proxy.log.length > 20, `only ${proxy.log.length} requests logged`);
+      await check(proxy.log);
     });
     after(() => proxy.close());
   });
@@ -203,7 +209,7 @@ suiteThroughProxy(
 
 describe('azure customer-provided key', () => {
   test('the SDK refuses to send it over http: one clear permanent error, nothing sent', async () => {
-    const proxy = await startRecordingProxy(AZURE_ENDPOINT);
+    const proxy = await startFaultProxy(AZURE_ENDPOINT);
     try {
       const { AzureBackend } = await import('../../../src/storage/azure.ts');
       const b = new AzureBackend({
@@ -211,7 +217,7 @@ describe('azure customer-provided key', () => {
         account: AZURITE_ACCOUNT,
         account_key: AZURITE_KEY,
         container: await createAzureContainer('kb-cpk'),
-        endpoint: proxy.endpoint,
+        endpoint: proxied(proxy, AZURE_ENDPOINT),
         customer_provided_key: KEY_B64,
       });
       for (const op of [() => b.put('k', Buffer.from('x')), () => b.get('k'), () => b.stat('k')]) {
@@ -226,7 +232,7 @@ describe('azure customer-provided key', () => {
         assert.ok(!error.message.includes(KEY_B64) && !String(error.hint).includes(KEY_B64));
       }
       assert.deepEqual(
-        proxy.requests.map((r) => r.method),
+        proxy.log.map((r) => r.method),
         [],
       );
     } finally {
