@@ -4,6 +4,7 @@
  *   npm run bench -- [--scenario NAME[,NAME…]|all] [--size 1GiB] [--runs N] [--profile] [--smoke]
  *   npm run bench -- --scenario repository [--smoke]        (bench/repository.ts: metadata over 30 simulated days)
  *   npm run bench -- --scenario continuous-metadata        (bench/continuous-metadata.ts: a real 10-minute run)
+ *   npm run bench -- --scenario object-stores [--sizes 1GiB,4GiB]  (bench/object-stores.ts: peak RSS per backend)
  *                    [--steps backup,validate,restore] [--codecs none,default,zstd3] [--keep] [--cli FILE]
  *                    [--precreate-restore-topic]
  *
@@ -822,6 +823,7 @@ function machine(): Record<string, unknown> {
 const OWN_PROGRAMS: Record<string, string> = {
   repository: 'bench/repository.ts',
   'continuous-metadata': 'bench/continuous-metadata.ts',
+  'object-stores': 'bench/object-stores.ts',
 };
 
 async function main(): Promise<number> {
