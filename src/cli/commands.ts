@@ -4,6 +4,7 @@ import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
 import { registerDescribeCommand } from './describe.ts';
 import { registerForgetCommand } from './forget.ts';
+import { registerKeyCommand } from './key.ts';
 import { registerListCommand } from './list.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerOffsetsCommand } from './offsets.ts';
@@ -24,4 +25,5 @@ export function registerCommands(_program: Command): void {
   registerMigrateCommand(_program);
   registerForgetCommand(_program);
   registerPruneCommand(_program);
+  registerKeyCommand(_program);
 }

@@ -8,6 +8,7 @@
  *
  * Every problem is collected, keyed by the storage key it concerns; nothing stops at the first.
  */
+import { listSlots } from '../crypto/slots.ts';
 import { isNotFound, UsageError } from '../errors.ts';
 import { decodeV2, seqOfKey, v2keys } from '../format/line-v2.ts';
 import {
@@ -311,6 +312,9 @@ async function validateV2State(
       [`${backupId}/index/`, 'index'],
       [`${backupId}/chunks/`, 'chunk'],
     ];
+    // key slots (encrypted lines): signed, so a changed one is found without its key
+    for (const d of (await listSlots(storage, backupId)).damaged)
+      add(d.key, d.problem.replace(/^\S+ is corrupt: /, ''));
     for (const [prefix, kind] of kinds)
       for await (const o of storage.list(prefix)) {
         if (!o.key.endsWith('.json.zst')) continue;
