@@ -216,6 +216,8 @@ export function registerKeyCommand(program: Command): void {
         .description('new master key for future writes, sealed under a new key; every other slot is removed'),
     ),
   ).action((o: Common & NewKeyOptions, cmd: Command) =>
-    runPlan(o, cmd, (s, current) => planRotate(s, o.backupId, current, newKeyOf(o), o.id)),
+    runPlan(o, cmd, (s, current) =>
+      planRotate(s, o.backupId, current, newKeyOf(o), o.id, process.env['KB_TEST_KEY_STALL']),
+    ),
   );
 }

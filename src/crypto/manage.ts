@@ -84,6 +84,13 @@ interface Prepared {
   execute: () => Promise<void>;
 }
 
+async function stall(at: string | undefined, point: string): Promise<void> {
+  if (at !== point) return;
+  process.stderr.write(`key: stalled at ${point}\n`);
+  // a timer keeps the process alive: a bare pending promise would let it exit
+  await new Promise(() => setInterval(() => undefined, 60_000));
+}
+
 function freshSlotId(l: SlotListing, type: string): string {
   const taken = new Set([...l.slots.map((s) => s.id), ...l.tombstones.map((t) => t.id)]);
   for (let n = 1; ; n++) if (!taken.has(`${type}-${n}`)) return `${type}-${n}`;
@@ -201,6 +208,8 @@ export async function planRotate(
   current: KeySource | undefined,
   newKey: KeySource,
   id: string | undefined,
+  /** Tests only: stop (and wait to be killed) at this point of the execution. */
+  stallAt?: string,
 ): Promise<Prepared> {
   const u = await unlockForManagement(storage, backupId, current);
   const slotId = id ?? freshSlotId(u.listing, newKey.type);
@@ -228,6 +237,7 @@ export async function planRotate(
     plan: { backup_id: backupId, action: 'rotate', unlocked_with: u.slot.id, steps },
     execute: async () => {
       if (!resumed) await writeSlot(storage, await newSlot(slotId, newKey, ring));
+      await stall(stallAt, 'slot-written');
       for (const s of removals) await removeSlot(storage, s);
     },
   };
