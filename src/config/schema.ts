@@ -545,7 +545,7 @@ const Backup = z
     circuit_breaker: CircuitBreaker.prefault({}),
     tags: z.array(nonEmpty()).default([]),
     retention: Retention.prefault({}),
-    encryption: Encryption.optional(),
+    encryption: Encryption.prefault({}),
   })
   .superRefine((v, ctx) => {
     if (v.compression_level !== undefined) {
