@@ -5,13 +5,18 @@
  * a KMS key, never the key itself. add/remove/rotate show their plan and, without --dry-run,
  * execute it step by step (src/crypto/manage.ts).
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { describeSlots, type KeyPlan, planAdd, planRemove, planRotate } from '../crypto/manage.ts';
-import { type KeySource, parseRawKey } from '../crypto/providers.ts';
-import { encryptionSettings } from '../crypto/settings.ts';
+import type { KeySource } from '../crypto/providers.ts';
+import {
+  encryptionSettings,
+  passphraseFromEnv,
+  passphraseFromFile,
+  rawKeyFromEnv,
+  rawKeyFromFile,
+} from '../crypto/settings.ts';
 import { listSlots } from '../crypto/slots.ts';
-import { ConfigError, UsageError } from '../errors.ts';
+import { UsageError } from '../errors.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { openStorageUrl } from '../storage/open.ts';
 import { loadCommandConfig } from './common.ts';
@@ -37,23 +42,6 @@ interface NewKeyOptions {
   dryRun?: boolean;
 }
 
-function read(path: string, option: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new ConfigError(`cannot read ${path} (${option}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`, [
-      `${option}: ${path}`,
-    ]);
-  }
-}
-
-function env(name: string, option: string): string {
-  const v = process.env[name];
-  if (!v)
-    throw new ConfigError(`environment variable ${name} (${option}) is not set`, [`${option}: ${name} is not set`]);
-  return v;
-}
-
 /** The new key the options name: exactly one of --new-key-file, --new-key-env, --new-passphrase-*, --new-kms-key-id. */
 function newKeyOf(o: NewKeyOptions): KeySource {
   const given = [o.newKeyFile, o.newKeyEnv, o.newPassphraseFile, o.newPassphraseEnv, o.newKmsKeyId].filter(Boolean);
@@ -67,34 +55,10 @@ function newKeyOf(o: NewKeyOptions): KeySource {
   const logN = o.scryptLogN ? Number(o.scryptLogN) : undefined;
   if (logN !== undefined && !(Number.isInteger(logN) && logN >= 14 && logN <= 22))
     throw new UsageError('--scrypt-log-n must be a whole number from 14 to 22');
-  if (o.newKeyFile)
-    return {
-      type: 'raw',
-      key: parseRawKey(read(o.newKeyFile, '--new-key-file'), `file ${o.newKeyFile}`),
-      from: `file ${o.newKeyFile}`,
-    };
-  if (o.newKeyEnv)
-    return {
-      type: 'raw',
-      key: parseRawKey(Buffer.from(env(o.newKeyEnv, '--new-key-env')), `environment variable ${o.newKeyEnv}`),
-      from: `environment variable ${o.newKeyEnv}`,
-    };
-  if (o.newPassphraseFile)
-    return {
-      type: 'passphrase',
-      passphrase: read(o.newPassphraseFile, '--new-passphrase-file')
-        .toString('utf8')
-        .replace(/\r?\n$/, ''),
-      from: `file ${o.newPassphraseFile}`,
-      ...(logN ? { logN } : {}),
-    };
-  if (o.newPassphraseEnv)
-    return {
-      type: 'passphrase',
-      passphrase: env(o.newPassphraseEnv, '--new-passphrase-env'),
-      from: `environment variable ${o.newPassphraseEnv}`,
-      ...(logN ? { logN } : {}),
-    };
+  if (o.newKeyFile) return rawKeyFromFile(o.newKeyFile, '--new-key-file');
+  if (o.newKeyEnv) return rawKeyFromEnv(process.env, o.newKeyEnv, '--new-key-env');
+  if (o.newPassphraseFile) return passphraseFromFile(o.newPassphraseFile, '--new-passphrase-file', logN);
+  if (o.newPassphraseEnv) return passphraseFromEnv(process.env, o.newPassphraseEnv, '--new-passphrase-env', logN);
   return {
     type: 'aws-kms',
     kmsKeyId: o.newKmsKeyId!,

@@ -33,6 +33,30 @@ function envValue(env: NodeJS.ProcessEnv, name: string, setting: string): string
   return v;
 }
 
+/** A raw key read from a file (`setting` names where the file was given, for messages). */
+export function rawKeyFromFile(path: string, setting: string): KeySource {
+  return { type: 'raw', key: parseRawKey(readKeyFile(path, setting), `file ${path}`), from: `file ${path}` };
+}
+
+/** A raw key given as text (hex or base64) in the environment variable `name`. */
+export function rawKeyFromEnv(env: NodeJS.ProcessEnv, name: string, setting: string): KeySource {
+  const from = `environment variable ${name}`;
+  return { type: 'raw', key: parseRawKey(Buffer.from(envValue(env, name, setting)), from), from };
+}
+
+/** A passphrase read from a file (one trailing newline dropped). */
+export function passphraseFromFile(path: string, setting: string, logN?: number): KeySource {
+  const passphrase = readKeyFile(path, setting)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+  return { type: 'passphrase', passphrase, from: `file ${path}`, ...(logN ? { logN } : {}) };
+}
+
+export function passphraseFromEnv(env: NodeJS.ProcessEnv, name: string, setting: string, logN?: number): KeySource {
+  const passphrase = envValue(env, name, setting);
+  return { type: 'passphrase', passphrase, from: `environment variable ${name}`, ...(logN ? { logN } : {}) };
+}
+
 /** The key the config names (backup.encryption), or null when it names none. */
 function fromConfig(c: EncryptionConfig, env: NodeJS.ProcessEnv): KeySource | null {
   const file = c.key_file;
@@ -48,75 +72,25 @@ function fromConfig(c: EncryptionConfig, env: NodeJS.ProcessEnv): KeySource | nu
         ...(c.kms_endpoint ? { endpoint: c.kms_endpoint } : {}),
       };
     case 'raw':
-      if (file)
-        return {
-          type: 'raw',
-          key: parseRawKey(readKeyFile(file, 'backup.encryption.key_file'), `file ${file}`),
-          from: `file ${file}`,
-        };
-      if (name)
-        return {
-          type: 'raw',
-          key: parseRawKey(
-            Buffer.from(envValue(env, name, 'backup.encryption.key_env')),
-            `environment variable ${name}`,
-          ),
-          from: `environment variable ${name}`,
-        };
+      if (file) return rawKeyFromFile(file, 'backup.encryption.key_file');
+      if (name) return rawKeyFromEnv(env, name, 'backup.encryption.key_env');
       return null;
-    case 'passphrase': {
-      const logN = c.scrypt_log_n;
-      if (file)
-        return {
-          type: 'passphrase',
-          passphrase: readKeyFile(file, 'backup.encryption.key_file')
-            .toString('utf8')
-            .replace(/\r?\n$/, ''),
-          from: `file ${file}`,
-          logN,
-        };
-      if (name)
-        return {
-          type: 'passphrase',
-          passphrase: envValue(env, name, 'backup.encryption.key_env'),
-          from: `environment variable ${name}`,
-          logN,
-        };
+    case 'passphrase':
+      if (file) return passphraseFromFile(file, 'backup.encryption.key_file', c.scrypt_log_n);
+      if (name) return passphraseFromEnv(env, name, 'backup.encryption.key_env', c.scrypt_log_n);
       return null;
-    }
   }
 }
 
 /** The key the environment gives (KB_ENCRYPTION_*), or undefined. */
 export function keyFromEnv(env: NodeJS.ProcessEnv = process.env): KeySource | undefined {
   const file = env['KB_ENCRYPTION_KEY_FILE'];
-  if (file)
-    return {
-      type: 'raw',
-      key: parseRawKey(readKeyFile(file, 'KB_ENCRYPTION_KEY_FILE'), `file ${file}`),
-      from: `file ${file} (KB_ENCRYPTION_KEY_FILE)`,
-    };
-  if (env['KB_ENCRYPTION_KEY'])
-    return {
-      type: 'raw',
-      key: parseRawKey(Buffer.from(env['KB_ENCRYPTION_KEY']), 'environment variable KB_ENCRYPTION_KEY'),
-      from: 'environment variable KB_ENCRYPTION_KEY',
-    };
+  if (file) return rawKeyFromFile(file, 'KB_ENCRYPTION_KEY_FILE');
+  if (env['KB_ENCRYPTION_KEY']) return rawKeyFromEnv(env, 'KB_ENCRYPTION_KEY', 'KB_ENCRYPTION_KEY');
   const pfile = env['KB_ENCRYPTION_PASSPHRASE_FILE'];
-  if (pfile)
-    return {
-      type: 'passphrase',
-      passphrase: readKeyFile(pfile, 'KB_ENCRYPTION_PASSPHRASE_FILE')
-        .toString('utf8')
-        .replace(/\r?\n$/, ''),
-      from: `file ${pfile} (KB_ENCRYPTION_PASSPHRASE_FILE)`,
-    };
+  if (pfile) return passphraseFromFile(pfile, 'KB_ENCRYPTION_PASSPHRASE_FILE');
   if (env['KB_ENCRYPTION_PASSPHRASE'])
-    return {
-      type: 'passphrase',
-      passphrase: env['KB_ENCRYPTION_PASSPHRASE'],
-      from: 'environment variable KB_ENCRYPTION_PASSPHRASE',
-    };
+    return passphraseFromEnv(env, 'KB_ENCRYPTION_PASSPHRASE', 'KB_ENCRYPTION_PASSPHRASE');
   if (env['KB_ENCRYPTION_KMS_KEY_ID'])
     return {
       type: 'aws-kms',
