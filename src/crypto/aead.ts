@@ -43,11 +43,14 @@ export function open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad
   d.setAAD(aad);
   d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
   const head = d.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+  let tail: Buffer;
   try {
-    return Buffer.concat([head, d.final()]);
+    tail = d.final();
   } catch {
     throw new AuthenticationError();
   }
+  // GCM's final() returns nothing: skip a copy of the whole block
+  return tail.length ? Buffer.concat([head, tail]) : head;
 }
 
 /** HKDF-SHA256(ikm = master key, salt, info = purpose) → a 256-bit key for one file or object. */
