@@ -20,10 +20,10 @@ export function registerCommands(_program: Command): void {
   registerListCommand(_program);
   registerDescribeCommand(_program);
   registerValidateCommand(_program);
+  registerKeyCommand(_program);
   registerOffsetsCommand(_program);
   registerStatusCommand(_program);
   registerMigrateCommand(_program);
   registerForgetCommand(_program);
   registerPruneCommand(_program);
-  registerKeyCommand(_program);
 }
