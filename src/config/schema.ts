@@ -515,6 +515,37 @@ const Retention = z.strictObject({
   interval_secs: int(60).default(3600),
 });
 
+/** Client-side encryption of a backup line (docs/security.md); the key itself only from a file or the environment. */
+const Encryption = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    provider: z.enum(['raw', 'passphrase', 'aws-kms']).default('raw'),
+    key_file: nonEmpty().optional(),
+    key_env: nonEmpty().optional(),
+    kms_key_id: nonEmpty().optional(),
+    kms_region: nonEmpty().optional(),
+    kms_endpoint: nonEmpty().optional(),
+    key_slot: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, expecting('a key slot id'))
+      .optional(),
+    scrypt_log_n: int(14, 22).default(17),
+  })
+  .superRefine((v, ctx) => {
+    const sources = [v.key_file, v.key_env].filter((x) => x !== undefined).length;
+    if (v.provider === 'aws-kms') {
+      if (v.enabled && !v.kms_key_id)
+        ctx.addIssue({ code: 'custom', path: ['kms_key_id'], message: 'provider aws-kms needs kms_key_id' });
+    } else if (sources > 1)
+      ctx.addIssue({ code: 'custom', path: ['key_env'], message: 'set key_file or key_env, not both' });
+    else if (v.enabled && sources === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key_file'],
+        message: `provider ${v.provider} needs key_file or key_env (the key is never written in the config)`,
+      });
+  });
+
 const Backup = z
   .strictObject({
     mode: z.enum(['snapshot', 'continuous']).default('snapshot'),
@@ -538,6 +569,7 @@ const Backup = z
     circuit_breaker: CircuitBreaker.prefault({}),
     tags: z.array(nonEmpty()).default([]),
     retention: Retention.prefault({}),
+    encryption: Encryption.prefault({}),
   })
   .superRefine((v, ctx) => {
     if (v.compression_level !== undefined) {
@@ -730,6 +762,7 @@ export type SaslConfig = z.output<typeof Sasl>;
 export type TlsConfig = z.output<typeof Tls>;
 export type StorageConfig = z.output<typeof Storage>;
 export type BackupConfig = z.output<typeof Backup>;
+export type EncryptionConfig = z.output<typeof Encryption>;
 export type RestoreConfig = z.output<typeof Restore>;
 export type OffsetsConfig = z.output<typeof Offsets>;
 export type MetricsConfig = z.output<typeof Metrics>;

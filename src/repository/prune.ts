@@ -171,6 +171,12 @@ async function repackGroup(
         return null;
       }
       const { header, blocks } = storedBlocks(bytes);
+      if (header.codec_chain.some((s) => s.type === 'encryption')) {
+        // each encrypted file has a key of its own: its sealed blocks cannot move to another file
+        log.info('encrypted files are not repacked', { file: f.key });
+        await writer?.abort();
+        return null;
+      }
       const c = JSON.stringify(header.codec_chain);
       if (!writer) {
         chain = c;

@@ -26,6 +26,7 @@ test('minimal config gets every default', () => {
     mode: 'snapshot',
     start: 'earliest',
     compression: 'zstd',
+    encryption: { enabled: false, provider: 'raw', scrypt_log_n: 17 },
     file_checksum: 'crc32c',
     batch_size: 10000,
     max_batch_bytes: 1048576,
