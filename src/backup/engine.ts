@@ -895,7 +895,9 @@ class BackupEngine {
       const byBroker = new Map<number, PartitionWriter[]>();
       const perBroker = new Map<number, number>();
       for (const w of this.slots) {
-        if (w.done || this.failedTopics.has(w.o.topic)) continue;
+        // a topic that left (deleted or re-created) is not fetched again: its writers are released
+        // once no fetch carries them, and fetching them on would keep that from ever happening
+        if (w.done || this.failedTopics.has(w.o.topic) || this.leaving.has(w.o.topic)) continue;
         const leader = this.leaders.get(pkey(w.o.topic, w.o.partition)) ?? -1;
         if (leader < 0) {
           this.metadataStale = true;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { openExistingLine } from '../../../src/repository/line.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
 import { type CliResult, cli, jsonOut, startCli, writeConfig } from '../../helpers/cli.ts';
-import { CLUSTER, createClusterTopic, partitionEnds } from '../../helpers/fault-cluster.ts';
+import { CLUSTER, createClusterTopic, partitionEnds, withLiveAdmin } from '../../helpers/fault-cluster.ts';
 
 export const CLUSTER_LIST = CLUSTER.split(',');
 
@@ -61,8 +61,32 @@ export async function listedEnds(l: Line, topic: string): Promise<Map<number, nu
   }
 }
 
-/** Whether the line lists every partition of the topic up to its current high watermark. */
-export async function caughtUp(l: Line, topic: string, partitions: number): Promise<boolean> {
+/** The topic id (incarnation) the line lists the topic under, if it lists the topic. */
+export async function listedTopicId(l: Line, topic: string): Promise<string | undefined> {
+  const storage = new FilesystemBackend({ path: l.store });
+  try {
+    return (await openExistingLine(storage, l.id)).manifest.topics[topic]?.topic_id;
+  } finally {
+    await storage.close();
+  }
+}
+
+/** The topic's id on the cluster now (a re-created topic has a new one). */
+export async function clusterTopicId(topic: string): Promise<string> {
+  const id = await withLiveAdmin(
+    async (a) => (await a.metadata({ topics: [topic], forceUpdate: true })).topics.get(topic)?.id,
+  );
+  assert.ok(id, `${topic} has a topic id`);
+  return id;
+}
+
+/**
+ * Whether the line lists every partition of the topic up to its current high watermark. With
+ * `topicId`, only when the line lists that incarnation: offsets of a re-created topic start at 0
+ * again, so the old incarnation's listed ends would pass for the new one's.
+ */
+export async function caughtUp(l: Line, topic: string, partitions: number, topicId?: string): Promise<boolean> {
+  if (topicId !== undefined && (await listedTopicId(l, topic).catch(() => undefined)) !== topicId) return false;
   const ps = [...Array(partitions).keys()];
   const [listed, ends] = await Promise.all([
     listedEnds(l, topic).catch(() => new Map<number, number>()),

@@ -15,14 +15,16 @@
  *
  * The Java consumer confirms that the acknowledged records B are gone (what Jepsen calls
  * acknowledged-but-lost: the price of an unclean election). Checked: run 2 must not mix the two
- * histories (A, B, then the tail of C from 200 would be neither): either it fails with a
- * documented exit code and a message that says the partition's history diverged, or the
- * restore of its snapshot holds exactly what the source holds now (A then C).
+ * histories (A, B, then the tail of C from 200 would be neither). Run 1 recorded the leader epoch
+ * B was read under (KIP-320, docs/operations.md "Truncated logs"), so run 2's first fetch gets a
+ * diverging epoch: the topic fails with LOG_TRUNCATED, exit 4, naming the lost range [100, 200);
+ * nothing of C is listed, and run 1's snapshot still restores exactly A and B, the only copy of
+ * B left (compared with what the Java consumer read before the election).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { cli, tempDir } from '../../helpers/cli.ts';
-import { type AckedRecord, assertRestoredExactly, diffRestore, produceAcked } from '../../helpers/fault-check.ts';
+import { cli, jsonOut, tempDir } from '../../helpers/cli.ts';
+import { type AckedRecord, assertRestoredExactly, produceAcked } from '../../helpers/fault-check.ts';
 import {
   brokerAddress,
   CLUSTER,
@@ -39,10 +41,7 @@ import {
 } from '../../helpers/fault-cluster.ts';
 import { kafkaTool, lockCluster, uniqueTopic } from '../../helpers/kafka.ts';
 import { dumpTopic, text } from '../../helpers/peers.ts';
-import { backupConfig, line, restoreInto, timed } from './scenario.ts';
-
-const DIVERGED_TODO =
-  'the backup does not track leader epochs yet (KIP-320, issue 14 item 5, branch topic-lifecycle): run 2 resumes at offset 200 of the new history and stores A, B and the tail of C as one partition';
+import { backupConfig, line, listedEnds, restoreInto, timed } from './scenario.ts';
 
 describe('unclean leader election between two backup runs', { timeout: 900_000 }, () => {
   let unlock: (() => Promise<void>) | undefined;
@@ -61,7 +60,7 @@ describe('unclean leader election between two backup runs', { timeout: 900_000 }
     }
   });
 
-  test('the second run does not mix the truncated history with the new one', { todo: DIVERGED_TODO }, async () => {
+  test('the second run fails with LOG_TRUNCATED naming the lost range; the first snapshot restores A and B', async () => {
     await timed('unclean leader election between backup runs', async () => {
       try {
         const dir = tempDir('unclean');
@@ -77,10 +76,14 @@ describe('unclean leader election between two backup runs', { timeout: 900_000 }
         await waitUntil('broker 2 left the ISR', async () => (await describePartitions(topic))[0]!.isr.join() === '1');
         const b: AckedRecord[] = await produce('b', 100, brokerAddress(1));
         assert.equal(b[0]!.offset, 100);
+        // what the partition holds before the election, read by the Java consumer (broker 2 is stopped)
+        const beforeElection = await dumpTopic(topic, { bootstrap: brokerAddress(1) });
+        assert.equal(beforeElection.length, 200);
         const l = line(dir, 'unclean');
         const config = backupConfig(l, [topic]);
         const run1 = await cli(['backup', '-c', config, '--format', 'json']);
         assert.equal(run1.code, 0, run1.stderr.slice(-2000));
+        const s1 = jsonOut<{ snapshot_id: string }>(run1).snapshot_id;
 
         await killBroker(1);
         await resumeBroker(2);
@@ -123,21 +126,28 @@ describe('unclean leader election between two backup runs', { timeout: 900_000 }
         assert.equal(source.length, 250);
 
         const run2 = await cli(['backup', '-c', config, '--format', 'json']);
-        if (run2.code !== 0) {
-          // allowed: a documented exit code and a message naming the divergence
-          assert.ok([1, 3, 4].includes(run2.code ?? -1), `documented exit code, got ${run2.code}`);
-          assert.match(run2.stderr, /diverg|truncat|unclean|leader epoch/i);
-          assert.match(run2.stderr, new RegExp(`${topic}`));
-          return;
-        }
+        assert.equal(run2.code, 4, `exit 4 (the topic failed): ${run2.stderr.slice(-3000)}`);
+        assert.match(
+          run2.stderr,
+          new RegExp(
+            `the log of ${topic}-0 was truncated below what the backup had read: offsets \\[100, 200\\) were read under leader epoch \\d+`,
+          ),
+        );
+        const out = jsonOut<{ state: string; failures: { topic: string; error: string }[] }>(run2);
+        assert.equal(out.state, 'failed');
+        assert.deepEqual(
+          out.failures.map((f) => f.topic),
+          [topic],
+        );
+        assert.deepEqual([...(await listedEnds(l, topic))], [[0, 200]], 'nothing of the new history C is listed');
+
+        // the line keeps what run 1 read: its snapshot restores A and B exactly
         const target = `${topic}-restored`;
         topics.push(target);
-        const r = await restoreInto(l, topic, target, 1);
+        const r = await restoreInto(l, topic, target, 1, { snapshot: s1 });
         assert.equal(r.code, 0, r.stderr.slice(-2000));
         const restored = await dumpTopic(target, { bootstrap: CLUSTER });
-        const d = diffRestore(source, restored);
-        assert.equal(d.unexpected.filter((k) => k.startsWith('b-')).length, 0, 'no record of the truncated history B');
-        assertRestoredExactly(source, restored, [...a, ...c], 'backup across an unclean election');
+        assertRestoredExactly(beforeElection, restored, [...a, ...b], 'the snapshot taken before the election');
       } finally {
         await healCluster(topics);
       }
