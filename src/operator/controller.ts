@@ -110,7 +110,12 @@ export class Controller {
       if (!this.o.isLeader()) return; // lost the Lease mid-way: the new leader takes over from the cluster's state
       await this.act(kind, r, action);
     }
-    if (statusChanged(r.status, plan.status)) await this.kube.patchStatus(kind, ns, r.metadata.name, plan.status);
+    if (statusChanged(r.status, plan.status)) {
+      // a merge patch keeps keys it does not name: the ones the plan dropped are set to null
+      const body: Record<string, unknown> = { ...plan.status };
+      for (const k of Object.keys(r.status ?? {})) if (!(k in body)) body[k] = null;
+      await this.kube.patchStatus(kind, ns, r.metadata.name, body as ResourceStatus);
+    }
   }
 
   private async act(kind: Kind, r: Resource<never>, a: Action): Promise<void> {

@@ -7,11 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, uniqueTopic } from '../../helpers/kafka.ts';
+import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, REPO_ROOT, uniqueTopic } from '../../helpers/kafka.ts';
 import {
   createNamespace,
   deleteNamespace,
@@ -56,7 +56,21 @@ type Status = {
   nextRun?: string;
 };
 const statusOf = (o: KubeObject) => (o['status'] ?? {}) as Status;
+const isFinalRun = (r: Record<string, unknown> | undefined) =>
+  r?.['phase'] === 'Succeeded' || r?.['phase'] === 'Failed';
 const cond = (o: KubeObject, type: string) => statusOf(o).conditions?.find((c) => c.type === type);
+
+/** Waits until a one-shot resource's run has finished, either way. */
+function finished(plural: string, name: string): Promise<KubeObject> {
+  return until(
+    `${name} to finish`,
+    async () => {
+      const r = await admin.get(path(plural, name));
+      return ['Succeeded', 'Failed'].includes(String(statusOf(r).phase)) ? r : undefined;
+    },
+    180_000,
+  );
+}
 
 function launch(extra: string[] = []): OperatorProcess {
   const p = startOperator(kubeconfig, ns, extra);
@@ -185,14 +199,7 @@ describe('KafkaBackup, KafkaRestore, KafkaOffsetReset, KafkaOffsetRollback', () 
         },
       },
     });
-    const done = await until(
-      'the restore to finish',
-      async () => {
-        const r = await admin.get(path('kafkarestores', 'orders-dr'));
-        return ['Succeeded', 'Failed'].includes(String(statusOf(r).phase)) ? r : undefined;
-      },
-      180_000,
-    );
+    const done = finished('kafkarestores', 'orders-dr');
     assert.equal(statusOf(done).phase, 'Succeeded', JSON.stringify(statusOf(done)));
     assert.equal(statusOf(done).lastRun?.['records'], 60);
     const strip = (rs: Awaited<ReturnType<typeof dumpTopic>>) => rs.map(({ topic: _t, ...r }) => r);
@@ -227,14 +234,7 @@ describe('KafkaBackup, KafkaRestore, KafkaOffsetReset, KafkaOffsetRollback', () 
         strategy: 'earliest',
       },
     });
-    const reset = await until(
-      'the offset reset to finish',
-      async () => {
-        const r = await admin.get(path('kafkaoffsetresets', 'to-earliest'));
-        return ['Succeeded', 'Failed'].includes(String(statusOf(r).phase)) ? r : undefined;
-      },
-      180_000,
-    );
+    const reset = finished('kafkaoffsetresets', 'to-earliest');
     assert.equal(statusOf(reset).phase, 'Succeeded', JSON.stringify(statusOf(reset)));
     assert.match(String(statusOf(reset).lastRun?.['rollbackSnapshot']), /\S/);
     const atEarliest = (await groupOffsets(drGroup)).filter((o) => o.topic === target);
@@ -246,14 +246,7 @@ describe('KafkaBackup, KafkaRestore, KafkaOffsetReset, KafkaOffsetRollback', () 
       metadata: { name: 'undo' },
       spec: { backupRef: { name: 'orders' }, offsetResetRef: { name: 'to-earliest' } },
     });
-    const rolled = await until(
-      'the rollback to finish',
-      async () => {
-        const r = await admin.get(path('kafkaoffsetrollbacks', 'undo'));
-        return ['Succeeded', 'Failed'].includes(String(statusOf(r).phase)) ? r : undefined;
-      },
-      180_000,
-    );
+    const rolled = finished('kafkaoffsetrollbacks', 'undo');
     assert.equal(statusOf(rolled).phase, 'Succeeded', JSON.stringify(statusOf(rolled)));
     const back = (await groupOffsets(drGroup))
       .filter((o) => o.topic === target)
@@ -354,6 +347,103 @@ describe('invalid resources', () => {
         (e) => e['reason'] === 'SecretNotFound' && (e['involvedObject'] as { name: string }).name === 'no-secret',
       ),
     );
+  });
+});
+
+describe('Strimzi', () => {
+  test('strimziClusterRef: bootstrap servers from the Kafka status listener; a SCRAM KafkaUser from its Secret', async () => {
+    await admin.applyYaml(readFileSync(join(REPO_ROOT, 'test/fixtures/strimzi/crds.yaml'), 'utf8'));
+    const strimzi = `/apis/kafka.strimzi.io/v1beta2/namespaces/${ns}`;
+    await admin.post(`${strimzi}/kafkas`, {
+      apiVersion: 'kafka.strimzi.io/v1beta2',
+      kind: 'Kafka',
+      metadata: { name: 'local' },
+      spec: { kafka: { listeners: [{ name: 'plain', port: 9092, type: 'internal', tls: false }] } },
+      status: { listeners: [{ name: 'plain', type: 'internal', bootstrapServers: KAFKA_BOOTSTRAP }] },
+    });
+    await admin.post(`${strimzi}/kafkausers`, {
+      apiVersion: 'kafka.strimzi.io/v1beta2',
+      kind: 'KafkaUser',
+      metadata: { name: 'backup-user' },
+      spec: { authentication: { type: 'scram-sha-512' } },
+    });
+    const topic = await createTopic(uniqueTopic('op-strimzi'));
+    topics.push(topic);
+    await produceSpec(
+      topic,
+      Array.from({ length: 7 }, (_, i) => ({ partition: 0, key: `k${i}`, value: `v${i}` })),
+    );
+    await admin.post(path('kafkabackups'), {
+      apiVersion: 'kafkabackup.io/v1alpha1',
+      kind: 'KafkaBackup',
+      metadata: { name: 'strimzi', annotations: { 'kafkabackup.io/run-now': '1' } },
+      spec: {
+        strimziClusterRef: { name: 'local', listener: 'plain' },
+        topics: { include: [topic] },
+        storage: storageSpec(),
+      },
+    });
+    const b = await until(
+      'the Strimzi backup run',
+      async () => {
+        const o = await admin.get(path('kafkabackups', 'strimzi'));
+        return isFinalRun(statusOf(o).lastRun) ? o : undefined;
+      },
+      120_000,
+    );
+    assert.equal(statusOf(b).lastRun?.['phase'], 'Succeeded', JSON.stringify(statusOf(b)));
+    assert.equal(statusOf(b).lastRun?.['records'], 7);
+    const job = (await jobsOf('strimzi'))[0]!;
+    const cm = await admin.get<{ data: Record<string, string> }>(
+      `/api/v1/namespaces/${ns}/configmaps/${job.metadata?.name}`,
+    );
+    assert.match(
+      cm.data['config.yaml']!,
+      new RegExp(`bootstrap_servers:\\s*\\n\\s*- ${KAFKA_BOOTSTRAP.replace(/\./g, '\\.')}`),
+    );
+
+    // a SCRAM user: its Secret must exist; the password is referenced, never copied
+    await admin.post(path('kafkabackups'), {
+      apiVersion: 'kafkabackup.io/v1alpha1',
+      kind: 'KafkaBackup',
+      metadata: { name: 'strimzi-user' },
+      spec: {
+        strimziClusterRef: { name: 'local', listener: 'plain', kafkaUser: 'backup-user' },
+        topics: { include: [topic] },
+        storage: storageSpec(),
+        schedule: { cron: '0 3 * * *' },
+      },
+    });
+    const missing = await until(
+      'the missing user Secret',
+      async () => {
+        const o = await admin.get(path('kafkabackups', 'strimzi-user'));
+        return cond(o, 'Ready') ? o : undefined;
+      },
+      30_000,
+    );
+    assert.deepEqual([cond(missing, 'Ready')?.status, cond(missing, 'Ready')?.reason], ['False', 'SecretNotFound']);
+    assert.match(String(cond(missing, 'Ready')?.message), /backup-user not found/);
+    const missingCluster = await admin.post(path('kafkabackups'), {
+      apiVersion: 'kafkabackup.io/v1alpha1',
+      kind: 'KafkaBackup',
+      metadata: { name: 'strimzi-nope' },
+      spec: {
+        strimziClusterRef: { name: 'nope', listener: 'plain' },
+        storage: storageSpec(),
+        schedule: { cron: '0 3 * * *' },
+      },
+    });
+    void missingCluster;
+    const nope = await until(
+      'the missing Kafka',
+      async () => {
+        const o = await admin.get(path('kafkabackups', 'strimzi-nope'));
+        return cond(o, 'Ready') ? o : undefined;
+      },
+      30_000,
+    );
+    assert.equal(cond(nope, 'Ready')?.reason, 'StrimziClusterNotFound');
   });
 });
 
