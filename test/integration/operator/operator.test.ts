@@ -504,11 +504,11 @@ describe('restarts, replicas, secrets', () => {
     );
     assert.equal((await jobsOf('restart')).length, 2);
     // the leader goes (SIGTERM releases the Lease): the other takes over
-    const [leader, standby] = leaders[0] === 1 ? [operator, second] : [second, operator];
-    void leader;
     const leaderProc = (await metricValue(u1, 'kafka_backup_operator_leader')) === 1 ? operator : second;
     const standbyProc = leaderProc === operator ? second : operator;
-    void standby;
+    // the standby has not reconciled anything (a counter with labels has no sample until counted)
+    assert.equal(await metricValue(await standbyProc.url, 'kafka_backup_operator_reconciles_total'), undefined);
+    assert.ok(((await metricValue(await leaderProc.url, 'kafka_backup_operator_reconciles_total')) ?? 0) > 0);
     await leaderProc.stop('SIGTERM');
     await until(
       'the standby to lead',
