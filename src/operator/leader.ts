@@ -18,6 +18,8 @@ export interface LeaderOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   onChange?: (leader: boolean) => void;
+  /** A failed Lease read or write (the API server unreachable, RBAC): logged by the caller. */
+  onError?: (error: unknown) => void;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: Lease model at the client boundary
@@ -38,7 +40,8 @@ export class LeaderElector {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly kube: Kube;
-  private readonly o: Required<Omit<LeaderOptions, 'onChange' | 'identity'>> & Pick<LeaderOptions, 'onChange'>;
+  private readonly o: Required<Omit<LeaderOptions, 'onChange' | 'onError' | 'identity'>> &
+    Pick<LeaderOptions, 'onChange' | 'onError'>;
 
   constructor(kube: Kube, options: LeaderOptions) {
     this.kube = kube;
@@ -68,8 +71,9 @@ export class LeaderElector {
       if (this.stopped) return;
       try {
         if (await this.tryAcquireOrRenew()) this.lastRenew = Date.now();
-      } catch {
+      } catch (e) {
         // an unreachable API server is not a lost Lease yet: isLeader() applies the renew deadline
+        this.o.onError?.(e);
       }
       this.isLeader(); // applies the renew deadline
       if (!this.stopped) this.timer = setTimeout(tick, this.o.retryPeriodMs);
