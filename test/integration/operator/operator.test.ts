@@ -199,7 +199,7 @@ describe('KafkaBackup, KafkaRestore, KafkaOffsetReset, KafkaOffsetRollback', () 
         },
       },
     });
-    const done = finished('kafkarestores', 'orders-dr');
+    const done = await finished('kafkarestores', 'orders-dr');
     assert.equal(statusOf(done).phase, 'Succeeded', JSON.stringify(statusOf(done)));
     assert.equal(statusOf(done).lastRun?.['records'], 60);
     const strip = (rs: Awaited<ReturnType<typeof dumpTopic>>) => rs.map(({ topic: _t, ...r }) => r);
@@ -234,7 +234,7 @@ describe('KafkaBackup, KafkaRestore, KafkaOffsetReset, KafkaOffsetRollback', () 
         strategy: 'earliest',
       },
     });
-    const reset = finished('kafkaoffsetresets', 'to-earliest');
+    const reset = await finished('kafkaoffsetresets', 'to-earliest');
     assert.equal(statusOf(reset).phase, 'Succeeded', JSON.stringify(statusOf(reset)));
     assert.match(String(statusOf(reset).lastRun?.['rollbackSnapshot']), /\S/);
     const atEarliest = (await groupOffsets(drGroup)).filter((o) => o.topic === target);
@@ -246,7 +246,7 @@ describe('KafkaBackup, KafkaRestore, KafkaOffsetReset, KafkaOffsetRollback', () 
       metadata: { name: 'undo' },
       spec: { backupRef: { name: 'orders' }, offsetResetRef: { name: 'to-earliest' } },
     });
-    const rolled = finished('kafkaoffsetrollbacks', 'undo');
+    const rolled = await finished('kafkaoffsetrollbacks', 'undo');
     assert.equal(statusOf(rolled).phase, 'Succeeded', JSON.stringify(statusOf(rolled)));
     const back = (await groupOffsets(drGroup))
       .filter((o) => o.topic === target)
@@ -518,7 +518,12 @@ describe('restarts, replicas, secrets', () => {
     operator = standbyProc;
     const health = await fetch(`${await operator.url}/healthz`);
     assert.equal(health.status, 200);
-    assert.equal((await fetch(`${await operator.url}/readyz`)).status, 200);
+    // ready once its first pass as the leader reached the API server
+    await until(
+      'the new leader to be ready',
+      async () => ((await fetch(`${await operator.url}/readyz`)).status === 200 ? true : undefined),
+      30_000,
+    );
   });
 
   test('the secret value is in no rendered config, Job, status, event or log', async () => {
