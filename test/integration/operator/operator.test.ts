@@ -547,6 +547,9 @@ describe('restarts, replicas, secrets', () => {
       where.push([`log of ${pod.metadata?.name}`, typeof log === 'string' ? log : JSON.stringify(log)]);
     }
     assert.ok(where.length > 8);
+    // the grep can see it: the Secret itself, read the same way, holds it
+    const secret = await admin.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/s3-credentials`);
+    assert.ok(Buffer.from(secret.data['secret-access-key']!, 'base64').toString().includes(SECRET));
     for (const [what, text] of where) assert.ok(!text.includes(SECRET), `the secret value is in ${what}`);
     // and it did reach the runs: the S3 client signed with it (moto accepted), so runs succeeded
     const orders = await admin.get(path('kafkabackups', 'orders'));
