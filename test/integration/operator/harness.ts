@@ -1,44 +1,12 @@
 /**
  * The operator tests' own pieces over the test bed (test/helpers/kube.ts, kube-node.ts): the
- * operator as a real child process (`kafka-backup operator`) under a ServiceAccount bound by the
- * Helm chart's RBAC, and the CRDs from deploy/crds.
+ * operator as a real child process (`kafka-backup operator`), its metrics, waiting.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, sleep } from '../../helpers/kafka.ts';
-import { type KubeClient, type KubeObject, renderChart, serviceAccountKubeconfig } from '../../helpers/kube.ts';
 
 export const GROUP_PATH = '/apis/kafkabackup.io/v1alpha1';
-
-export async function applyCrds(admin: KubeClient): Promise<void> {
-  const dir = join(REPO_ROOT, 'deploy/crds');
-  for (const f of readdirSync(dir).filter((n) => n.endsWith('.yaml')))
-    await admin.applyYaml(readFileSync(join(dir, f), 'utf8'));
-}
-
-/**
- * The chart's RBAC (ServiceAccount, ClusterRole/Role and bindings, the leader-election Role) in
- * `namespace`, without its Deployment (the operator runs as a test process instead); answers a
- * kubeconfig for that ServiceAccount.
- */
-export async function chartRbacKubeconfig(admin: KubeClient, namespace: string, dir: string): Promise<string> {
-  const text = await renderChart('kb', namespace, { watchNamespaces: [namespace] }, { includeCrds: false });
-  const { parseAllDocuments } = await import('yaml');
-  const docs = parseAllDocuments(text)
-    .map((d) => d.toJSON() as KubeObject | null)
-    .filter((d): d is KubeObject => !!d && typeof d === 'object' && !!d.kind);
-  const keep = docs.filter((d) =>
-    ['ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding'].includes(d.kind ?? ''),
-  );
-  for (const d of keep) {
-    if (d.metadata && !d.metadata.namespace && !d.kind?.startsWith('Cluster')) d.metadata.namespace = namespace;
-    await admin.apply(d);
-  }
-  const sa = keep.find((d) => d.kind === 'ServiceAccount');
-  if (!sa?.metadata?.name) throw new Error('the chart rendered no ServiceAccount');
-  return serviceAccountKubeconfig(admin, { namespace, name: sa.metadata.name, dir });
-}
 
 export interface OperatorProcess {
   child: ChildProcess;

@@ -11,10 +11,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, REPO_ROOT, uniqueTopic } from '../../helpers/kafka.ts';
 import {
   createNamespace,
   deleteNamespace,
+  installOperatorRbac,
+  KUBE_START_TIMEOUT_MS,
   KubeApiError,
   KubeClient,
   type KubeObject,
@@ -23,15 +26,7 @@ import {
 import { type NodeStandIn, startNode } from '../../helpers/kube-node.ts';
 import { consumeAsGroup, dumpTopic, groupOffsets, produceSpec } from '../../helpers/peers.ts';
 import { createS3Bucket, S3_CREDENTIALS, S3_ENDPOINT } from '../../helpers/storage-servers.ts';
-import {
-  applyCrds,
-  chartRbacKubeconfig,
-  GROUP_PATH,
-  metricValue,
-  type OperatorProcess,
-  startOperator,
-  until,
-} from './harness.ts';
+import { GROUP_PATH, metricValue, type OperatorProcess, startOperator, until } from './harness.ts';
 
 // The secret value every grep looks for: it must reach the CLI (moto accepts any key, the runs
 // succeed with it) and nothing else.
@@ -94,22 +89,25 @@ const storageSpec = () => ({
   secretAccessKeySecret: { name: 's3-credentials', key: 'secret-access-key' },
 });
 
-before(async () => {
-  admin = new KubeClient(await startKube());
-  ns = await createNamespace(admin, 'kb-operator');
-  await applyCrds(admin);
-  kubeconfig = await chartRbacKubeconfig(admin, ns, dir);
-  bucket = await createS3Bucket('kb-operator');
-  await admin.post(`/api/v1/namespaces/${ns}/secrets`, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 's3-credentials' },
-    stringData: { 'access-key-id': S3_CREDENTIALS.access_key_id, 'secret-access-key': SECRET },
-  });
-  node = await startNode(admin, { namespaces: [ns] });
-  operator = launch();
-  await operator.url;
-});
+before(
+  async () => {
+    admin = new KubeClient(await startKube());
+    ns = await createNamespace(admin, 'kb-operator');
+    // the chart (its CRDs, ServiceAccount and RBAC; the operator runs as this test's process)
+    kubeconfig = (await installOperatorRbac(admin, { namespace: ns, watchNamespaces: [ns], dir })).kubeconfig;
+    bucket = await createS3Bucket('kb-operator');
+    await admin.post(`/api/v1/namespaces/${ns}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's3-credentials' },
+      stringData: { 'access-key-id': S3_CREDENTIALS.access_key_id, 'secret-access-key': SECRET },
+    });
+    node = await startNode(admin, { namespaces: [ns] });
+    operator = launch();
+    await operator.url;
+  },
+  { timeout: KUBE_START_TIMEOUT_MS },
+);
 
 after(async () => {
   for (const p of operators) await p.stop('SIGKILL');
@@ -444,6 +442,59 @@ describe('Strimzi', () => {
       30_000,
     );
     assert.equal(cond(nope, 'Ready')?.reason, 'StrimziClusterNotFound');
+  });
+});
+
+describe('continuous mode, deletion', () => {
+  test('a continuous KafkaBackup is one long-running Job; deleting the resource stops it and keeps the data', async () => {
+    const topic = await createTopic(uniqueTopic('op-cont'));
+    topics.push(topic);
+    await produceSpec(
+      topic,
+      Array.from({ length: 5 }, (_, i) => ({ partition: 0, key: `k${i}`, value: `v${i}` })),
+    );
+    await admin.post(path('kafkabackups'), {
+      apiVersion: 'kafkabackup.io/v1alpha1',
+      kind: 'KafkaBackup',
+      metadata: { name: 'stream' },
+      spec: {
+        mode: 'continuous',
+        kafka: { bootstrapServers: [KAFKA_BOOTSTRAP] },
+        topics: { include: [topic] },
+        storage: storageSpec(),
+        backup: { segmentMaxIntervalSecs: 1, checkpointIntervalSecs: 1 },
+      },
+    });
+    const running = await until(
+      'the continuous run to be running',
+      async () => {
+        const o = await admin.get(path('kafkabackups', 'stream'));
+        return statusOf(o).lastRun?.['phase'] === 'Running' ? o : undefined;
+      },
+      90_000,
+    );
+    assert.equal(statusOf(running).lastRun?.['job'], 'stream-continuous-1');
+    assert.equal(cond(running, 'Running')?.status, 'True');
+    assert.equal(statusOf(running).nextRun, undefined);
+    // the backup writes to storage while it runs
+    const objects = async () => {
+      const client = new S3Client({
+        endpoint: S3_ENDPOINT,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: { accessKeyId: S3_CREDENTIALS.access_key_id, secretAccessKey: SECRET },
+      });
+      try {
+        const r = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'operator/stream' }));
+        return r.KeyCount ?? 0;
+      } finally {
+        client.destroy();
+      }
+    };
+    const written = await until('data in storage', async () => ((await objects()) > 0 ? objects() : undefined), 60_000);
+    await admin.delete(path('kafkabackups', 'stream'), { propagationPolicy: 'Foreground' });
+    await until('the Job to be gone', async () => ((await jobsOf('stream')).length === 0 ? true : undefined), 90_000);
+    assert.ok((await objects()) >= written, 'deleting the resource deleted no backup data');
   });
 });
 
