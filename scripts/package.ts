@@ -128,10 +128,14 @@ const result = await build({
   logLevel: 'warning',
 });
 // A module left outside the bundle would fail at run time in the executable: fail here instead.
+// Except ws's optional native speed-ups (ws comes with @kubernetes/client-node, for the operator):
+// ws requires them inside try/catch and uses its own JavaScript when they are missing.
+const OPTIONAL = new Set(['bufferutil', 'utf-8-validate']);
 const external = new Set<string>();
 for (const input of Object.values(result.metafile.inputs))
   for (const imp of input.imports)
-    if (imp.external && !isBuiltin(imp.path) && imp.path !== '<runtime>') external.add(imp.path);
+    if (imp.external && !isBuiltin(imp.path) && imp.path !== '<runtime>' && !OPTIONAL.has(imp.path))
+      external.add(imp.path);
 if (external.size > 0) throw new Error(`not bundled (would fail in the executable): ${[...external].join(', ')}`);
 writeFileSync(join(work, 'meta.json'), JSON.stringify(result.metafile));
 // V8 keeps a script's source as one byte per character only if all of it is Latin-1; a single
