@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { cli } from '../../helpers/cli.ts';
 import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, REPO_ROOT, uniqueTopic } from '../../helpers/kafka.ts';
 import {
   createNamespace,
@@ -495,6 +496,63 @@ describe('continuous mode, deletion', () => {
     await admin.delete(path('kafkabackups', 'stream'), { propagationPolicy: 'Foreground' });
     await until('the Job to be gone', async () => ((await jobsOf('stream')).length === 0 ? true : undefined), 90_000);
     assert.ok((await objects()) >= written, 'deleting the resource deleted no backup data');
+  });
+});
+
+describe('retention', () => {
+  test('keep policies run forget, then prune, after a successful run; the older snapshot goes', async () => {
+    const topic = await createTopic(uniqueTopic('op-keep'));
+    topics.push(topic);
+    await produceSpec(
+      topic,
+      Array.from({ length: 4 }, (_, i) => ({ partition: 0, key: `k${i}`, value: `v${i}` })),
+    );
+    const body = (runNow: string) => ({
+      apiVersion: 'kafkabackup.io/v1alpha1',
+      kind: 'KafkaBackup',
+      metadata: { name: 'keep', annotations: { 'kafkabackup.io/run-now': runNow } },
+      spec: {
+        kafka: { bootstrapServers: [KAFKA_BOOTSTRAP] },
+        topics: { include: [topic] },
+        storage: storageSpec(),
+        retention: { keepLast: 1, pruneGrace: '1s' },
+      },
+    });
+    const retained = (n: number) =>
+      until(
+        `run ${n} with retention done`,
+        async () => {
+          const o = await admin.get(path('kafkabackups', 'keep'));
+          const h = statusOf(o).history ?? [];
+          const last = h[0];
+          if (last?.['phase'] === 'Failed' || last?.['retention'] === 'Failed') return o;
+          return h.length === n && last?.['retention'] === 'Done' ? o : undefined;
+        },
+        150_000,
+      );
+    await admin.post(path('kafkabackups'), body('a'));
+    const first = await retained(1);
+    assert.equal(statusOf(first).history![0]!['retention'], 'Done', JSON.stringify(statusOf(first).history));
+    await produceSpec(topic, [{ partition: 0, key: 'k4', value: 'v4' }]);
+    await admin.patch(path('kafkabackups', 'keep'), { metadata: { annotations: { 'kafkabackup.io/run-now': 'b' } } });
+    const second = await retained(2);
+    const [newest] = statusOf(second).history!;
+    assert.equal(newest!['retention'], 'Done', JSON.stringify(statusOf(second).history));
+    const steps = (await jobsOf('keep')).filter((j) => j.metadata?.labels?.['kafkabackup.io/step']);
+    assert.deepEqual(steps.map((j) => j.metadata?.name).sort(), [
+      `${newest!['job']}-forget`,
+      `${newest!['job']}-prune`,
+    ]);
+    // the storage holds one snapshot of the line now: the newest
+    const listed = await cli(['list', '--path', `s3://${bucket}/operator`, '--format', 'json'], {
+      AWS_ACCESS_KEY_ID: S3_CREDENTIALS.access_key_id,
+      AWS_SECRET_ACCESS_KEY: SECRET,
+      AWS_ENDPOINT_URL_S3: S3_ENDPOINT,
+      AWS_REGION: 'us-east-1',
+    });
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(String(newest!['snapshotId'])));
+    assert.doesNotMatch(listed.stdout, new RegExp(String(statusOf(second).history![1]!['snapshotId'])));
   });
 });
 
