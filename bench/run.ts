@@ -4,8 +4,9 @@
  *   npm run bench -- [--scenario NAME[,NAME…]|all] [--size 1GiB] [--runs N] [--profile] [--smoke]
  *   npm run bench -- --scenario repository [--smoke]        (bench/repository.ts: metadata over 30 simulated days)
  *   npm run bench -- --scenario continuous-metadata        (bench/continuous-metadata.ts: a real 10-minute run)
+ *   npm run bench -- --scenario object-stores [--sizes 1GiB,4GiB]  (bench/object-stores.ts: peak RSS per backend)
  *                    [--steps backup,validate,restore] [--codecs none,default,zstd3] [--keep] [--cli FILE]
- *                    [--precreate-restore-topic]
+ *                    [--precreate-restore-topic] [--encrypt]
  *
  * Per scenario: create a topic, load it with ProducerPerformance, then `--runs` times (median
  * reported) measure the ceilings (ConsumerPerformance, ProducerPerformance, the validate
@@ -15,10 +16,22 @@
  * fails, or record counts do not match) — never because of speed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encryptionSettings } from '../src/crypto/settings.ts';
+import { withEncryption } from '../src/crypto/storage.ts';
 import { BackupLine } from '../src/repository/line.ts';
 import { FilesystemBackend } from '../src/storage/filesystem.ts';
 import {
@@ -89,6 +102,8 @@ interface Args {
   codecs: Codec[];
   /** Create the restore's target topic beforehand (works around restore failing on a just-created topic with many partitions). */
   precreateRestoreTopic: boolean;
+  /** Client-side encryption on every backup line (a raw key in a temporary file; docs/security.md). */
+  encrypt: boolean;
   /** Entry point of the CLI under test (A/B runs against another checkout). */
   cli: string;
 }
@@ -97,7 +112,7 @@ function usage(): never {
   process.stderr.write(
     [
       'usage: node bench/run.ts [--scenario NAME[,NAME...]|all] [--size 1GiB] [--runs N] [--profile] [--smoke]',
-      '                         [--steps backup,validate,restore] [--codecs none,default,zstd3] [--keep] [--cli FILE] [--precreate-restore-topic]',
+      '                         [--steps backup,validate,restore] [--codecs none,default,zstd3] [--keep] [--cli FILE] [--precreate-restore-topic] [--encrypt]',
       `scenarios: ${Object.values(SCENARIOS)
         .map((s) => `${s.name} (${s.description}, ${formatSize(s.defaultSize)})`)
         .join('; ')}`,
@@ -119,6 +134,7 @@ function parseArgs(argv: string[]): Args {
     codecs: ['none', 'default', 'zstd3'],
     cli: process.env['KB_BENCH_CLI'] ?? INSTALLED_CLI,
     precreateRestoreTopic: false,
+    encrypt: false,
   };
   let runsGiven = false;
   for (let i = 0; i < argv.length; i++) {
@@ -174,6 +190,9 @@ function parseArgs(argv: string[]): Args {
         break;
       case '--precreate-restore-topic':
         a.precreateRestoreTopic = true;
+        break;
+      case '--encrypt':
+        a.encrypt = true;
         break;
       case '--cli':
         a.cli = resolve(value());
@@ -386,7 +405,12 @@ async function backup(ctx: Ctx, topic: string, backupId: string, codec: Codec, p
       `  bootstrap_servers: ["${ctx.bootstrap}"]`,
       `  topics: { include: ["${topic}"] }`,
       `storage: { path: "${join(ctx.work, 'store')}" }`,
-      ...(CODECS[codec].yaml ? ['backup:', `  ${CODECS[codec].yaml}`] : []),
+      ...(CODECS[codec].yaml || ctx.args.encrypt ? ['backup:'] : []),
+      ...(CODECS[codec].yaml ? [`  ${CODECS[codec].yaml}`] : []),
+      // readers (validate, restore, backupShape) take the key from KB_ENCRYPTION_KEY_FILE
+      ...(ctx.args.encrypt
+        ? [`  encryption: { enabled: true, provider: raw, key_file: "${process.env['KB_ENCRYPTION_KEY_FILE']}" }`]
+        : []),
       '',
     ].join('\n'),
   );
@@ -413,7 +437,7 @@ async function backupShape(store: string, backupId: string): Promise<Record<stri
   const line = join(store, backupId);
   const all = dirStats(line);
   const data = dirStats(join(line, 'data'));
-  const storage = new FilesystemBackend({ path: store });
+  const storage = withEncryption(new FilesystemBackend({ path: store }), encryptionSettings(undefined));
   const m = (await new BackupLine(storage, backupId).latest())!;
   await storage.close();
   let batches = 0;
@@ -822,6 +846,7 @@ function machine(): Record<string, unknown> {
 const OWN_PROGRAMS: Record<string, string> = {
   repository: 'bench/repository.ts',
   'continuous-metadata': 'bench/continuous-metadata.ts',
+  'object-stores': 'bench/object-stores.ts',
 };
 
 async function main(): Promise<number> {
@@ -833,6 +858,12 @@ async function main(): Promise<number> {
     return spawnSync(process.execPath, [join(ROOT, own), ...rest], { cwd: ROOT, stdio: 'inherit' }).status ?? 1;
   }
   const args = parseArgs(argv);
+  if (args.encrypt) {
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'kb-bench-')), 'line.key');
+    writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
+    process.env['KB_ENCRYPTION_KEY_FILE'] = keyFile;
+    log('client-side encryption on (--encrypt)');
+  }
   const started = new Date();
   log(`starting the broker (scripts/services.sh start kafka)`);
   const svc = spawnSync('bash', ['scripts/services.sh', 'start', 'kafka'], {

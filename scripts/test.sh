@@ -38,6 +38,8 @@ echo "== typecheck";  npx tsc --noEmit
 echo "== build";      npx tsc -p tsconfig.build.json
 # the single executable: test/integration/sea/ runs CLI suites with it instead of node
 echo "== package";    node scripts/package.ts
+# the Kubernetes test bed's binaries (operator tests): built from the Go module proxy once, then cached
+echo "== kube test bed build"; bash scripts/kube/build.sh all
 echo "== services";   bash scripts/services.sh start ${KB_TEST_SERVICES:-kafka s3 azure gcs}
 echo "== tests"
 # One node:test run so the closing summary counts every test.

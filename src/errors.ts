@@ -12,11 +12,21 @@ export const ExitCode = {
   usage: 2,
   integrity: 3,
   partial: 4,
+  key: 5,
   interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-export type ErrorKind = 'config' | 'usage' | 'kafka' | 'storage' | 'integrity' | 'partial' | 'interrupted' | 'internal';
+export type ErrorKind =
+  | 'config'
+  | 'usage'
+  | 'kafka'
+  | 'storage'
+  | 'integrity'
+  | 'partial'
+  | 'interrupted'
+  | 'key'
+  | 'internal';
 
 export interface KafkaBackupErrorOptions {
   /** What the user can do about it. */
@@ -94,6 +104,16 @@ export class IntegrityError extends KafkaBackupError {
     super(message, options);
     this.files = files;
   }
+}
+
+/**
+ * An encrypted backup line cannot be unlocked: no key was given, the key given opens none of the
+ * line's key slots, its slot was removed, or the key provider (KMS) refused. Names the key ids
+ * the line has and where they were looked for, never key material. Exit 5.
+ */
+export class KeyError extends KafkaBackupError {
+  readonly kind = 'key';
+  readonly exitCode = ExitCode.key;
 }
 
 /** Some topics or partitions failed while the rest succeeded. Exit 4. */

@@ -27,14 +27,19 @@ import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { forget } from '../repository/forget.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
+import { readMaintenance } from '../repository/maintenance.ts';
 import type { Additions } from '../repository/state.ts';
+import { recordedSnapshotTime } from '../repository/test-hooks.ts';
 import { probeConditionalWrites } from '../storage/probe.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
 import { VERSION } from '../version.ts';
+import { divergenceOf, truncatedLogError } from './divergence.ts';
 import { FetchOrder } from './fetch-order.ts';
 import type { BackupOptions, BackupProgress } from './options.ts';
 import { PartitionWriter } from './partition-writer.ts';
+import { snapshotId, successorSnapshot } from './snapshots.ts';
+import { type TopicChange, topicChange } from './topic-changes.ts';
 import { selectTopics } from './topic-patterns.ts';
 
 const log = logger('backup');
@@ -66,6 +71,15 @@ export interface BackupResult {
   files: number;
   topics: { topic: string; partitions: number; records: number; bytes: number }[];
   failures: { topic: string; error: string }[];
+  /** Continuous mode: followed topics deleted (or re-created, a new incarnation) during the run. */
+  topics_gone: TopicGone[];
+}
+
+export interface TopicGone {
+  topic: string;
+  topic_id: string;
+  reason: 'deleted' | 'recreated';
+  at: string;
 }
 
 function newRunId(): string {
@@ -101,6 +115,11 @@ class BackupEngine {
   private readonly writers = new Map<string, PartitionWriter>();
   private readonly topicInfo = new Map<string, TopicDescription>();
   private readonly leaders = new Map<string, number>();
+  /** Each partition's leader epoch from metadata, sent as current_leader_epoch (KIP-320). */
+  private readonly leaderEpochs = new Map<string, number>();
+  /** Continuous mode: followed topics found deleted or re-created, whose writers are being let go. */
+  private readonly leaving = new Set<string>();
+  private readonly gone: TopicGone[] = [];
   private readonly slots = new Set<PartitionWriter>();
   private readonly failedTopics = new Map<string, string>();
   private stopping = false;
@@ -283,17 +302,25 @@ class BackupEngine {
     m.retired_topics ??= [];
 
     this.manifest = m;
-    this.registerTopics(selected, described, configs, now);
+    const recreated = this.registerTopics(selected, described, configs, now);
 
     const parts = [...this.topicInfo.values()].flatMap((t) =>
       t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
     );
     // Snapshot: resume the one a crashed or interrupted run left, keeping its end offsets.
     const resumable = [...m.snapshots].reverse().find((s) => s.state !== 'complete');
+    // a snapshot of a topic's old incarnation cannot be continued with the new one's offsets
+    const otherHistory =
+      resumable !== undefined &&
+      Object.keys(resumable.end_offsets).some(
+        (t) =>
+          recreated.has(t) ||
+          (resumable.topic_ids?.[t] !== undefined && resumable.topic_ids[t] !== m.topics[t]?.topic_id),
+      );
     const lso = await this.kafka('listing end offsets', () =>
       listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted),
     );
-    if (o.mode === 'snapshot' && resumable && resumable.mode === 'snapshot') {
+    if (o.mode === 'snapshot' && resumable && resumable.mode === 'snapshot' && !otherHistory) {
       this.snapshot = resumable;
       this.snapshot.state = 'in-progress';
       this.snapshot.run_id = this.runId;
@@ -301,20 +328,18 @@ class BackupEngine {
     } else {
       if (resumable) resumable.state = resumable.state === 'in-progress' ? 'failed' : resumable.state;
       this.snapshot = {
-        id: `${new Date()
-          .toISOString()
-          .replace(/[-:]/g, '')
-          .replace(/\.\d+Z$/, 'Z')}-${this.runId.slice(-6)}`,
+        id: snapshotId(new Date(), this.runId, m.snapshots),
         run_id: this.runId,
         mode: o.mode,
         state: 'in-progress',
-        started_at: now,
+        started_at: recordedSnapshotTime(now),
         end_offsets: {},
         ...(o.tags?.length ? { tags: [...o.tags] } : {}),
       };
       m.snapshots.push(this.snapshot);
     }
     for (const { topic, partition } of parts) {
+      (this.snapshot.topic_ids ??= {})[topic] = m.topics[topic]!.topic_id;
       const ends = (this.snapshot.end_offsets[topic] ??= {});
       if (ends[String(partition)] === undefined) ends[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
     }
@@ -334,14 +359,19 @@ class BackupEngine {
     });
   }
 
-  /** Records topics (ids, configs, partition counts) in the manifest; a re-created topic retires its old state. */
+  /**
+   * Records topics (ids, configs, partition counts) in the manifest; a re-created topic retires its
+   * old state (returned: the names re-created). During a continuous run, the running snapshot then
+   * ends with the old incarnation and a successor follows the new one (src/backup/snapshots.ts).
+   */
   private registerTopics(
     names: string[],
     described: Map<string, TopicDescription>,
     configs: Map<string, { overrides: Record<string, string>; effective: Record<string, string> }>,
     now: string,
-  ): void {
+  ): Set<string> {
     const m = this.manifest;
+    const recreated = new Set<string>();
     for (const name of names) {
       const d = described.get(name);
       if (!d) continue;
@@ -361,7 +391,19 @@ class BackupEngine {
           state: existing,
         });
         delete m.topics[name];
+        recreated.add(name);
+        if (this.snapshot && this.snapshot.state === 'in-progress' && this.snapshot.end_offsets[name]) {
+          const next = successorSnapshot(this.snapshot, name, d.topicId, new Date(now), m.snapshots);
+          log.info('snapshot ends with the old incarnation of a re-created topic; a new snapshot follows the new one', {
+            topic: name,
+            ended: this.snapshot.id,
+            snapshot: next.id,
+          });
+          m.snapshots.push(next);
+          this.snapshot = next;
+        }
       }
+      if (this.snapshot) (this.snapshot.topic_ids ??= {})[name] = d.topicId;
       const t: TopicState = m.topics[name] ?? {
         topic_id: d.topicId,
         partition_count: d.partitions.length,
@@ -377,7 +419,15 @@ class BackupEngine {
       (t as TopicState & { cleanup_policy?: string }).cleanup_policy = c.effective['cleanup.policy'] ?? 'delete';
       m.topics[name] = t;
       this.topicInfo.set(name, d);
-      for (const p of d.partitions) this.leaders.set(pkey(name, p.partition), p.leader);
+      this.noteLeaders(d);
+    }
+    return recreated;
+  }
+
+  private noteLeaders(d: TopicDescription): void {
+    for (const p of d.partitions) {
+      this.leaders.set(pkey(d.name, p.partition), p.leader);
+      this.leaderEpochs.set(pkey(d.name, p.partition), p.leaderEpoch);
     }
   }
 
@@ -407,6 +457,15 @@ class BackupEngine {
           const v = byTime.get(k);
           starts.set(k, v === undefined || v < 0 ? (lso.get(k) ?? 0) : v);
         }
+      }
+      // partitions added to a topic the line already follows hold nothing it has seen: they are
+      // backed up from their first offset, whatever backup.start says about new topics
+      const grown = unseen.filter((p) => Object.keys(m.topics[p.topic]!.partitions).length > 0);
+      if (grown.length && o.start !== 'earliest') {
+        const first = await this.kafka('listing start offsets', () =>
+          listOffsets(this.admin, grown, ListOffsetTimestamp.earliest),
+        );
+        for (const [k, v] of first) starts.set(k, v);
       }
     }
     for (const { topic, partition } of parts) {
@@ -448,6 +507,8 @@ class BackupEngine {
         ps.next_offset,
         end,
       );
+      // KIP-320 across runs: the first fetch tells whether the log still holds what was read
+      if (ps.leader_epoch !== undefined) w.lastFetchedEpoch = w.committedEpoch = ps.leader_epoch;
       this.writers.set(k, w);
     }
     this.progress.partitionsTotal = this.writers.size;
@@ -469,7 +530,11 @@ class BackupEngine {
           idle.map((w) => ({ topic: w.o.topic, partition: w.o.partition })),
           ListOffsetTimestamp.latest,
           IsolationLevel.readCommitted,
-        ).catch(() => null);
+        ).catch(() => {
+          // e.g. a followed topic was deleted: the metadata refresh finds out which
+          this.metadataStale = true;
+          return null;
+        });
         if (ends)
           for (const w of idle) {
             const e = ends.get(pkey(w.o.topic, w.o.partition));
@@ -479,9 +544,13 @@ class BackupEngine {
     }
     if (now - this.lastDiscovery < Math.max(2_000, o.pollIntervalMs * 10)) return;
     this.lastDiscovery = now;
+    // followed topics are checked too: added partitions, deletion, re-creation (refreshMetadata)
+    this.metadataStale = true;
     try {
       const all = await this.admin.listTopics({ includeInternals: true });
-      const fresh = selectTopics(all, o.topics).filter((n) => !this.topicInfo.has(n) && !this.failedTopics.has(n));
+      const fresh = selectTopics(all, o.topics).filter(
+        (n) => !this.topicInfo.has(n) && !this.failedTopics.has(n) && !this.leaving.has(n),
+      );
       if (!fresh.length) return;
       const described = await describeTopics(this.admin, fresh, true);
       const configs = await topicConfigs(this.admin, fresh);
@@ -533,30 +602,105 @@ class BackupEngine {
     return c;
   }
 
+  /** Leaders and epochs of the followed topics, and what happened to each topic (src/backup/topic-changes.ts). */
   private async refreshMetadata(): Promise<void> {
+    const followed = [...this.topicInfo.keys()].filter((t) => !this.failedTopics.has(t) && !this.leaving.has(t));
     const existing = new Set(await this.admin.listTopics({ includeInternals: true }));
-    for (const t of this.topicInfo.keys())
-      if (!existing.has(t) && !this.failedTopics.has(t)) {
-        this.failedTopics.set(t, 'topic was deleted during the backup');
-        log.error('topic was deleted during the backup; what was stored so far stays listed', { topic: t });
-      }
-    const topics = [...this.topicInfo.keys()].filter((t) => !this.failedTopics.has(t));
-    const described = await describeTopics(this.admin, topics, true);
-    for (const name of topics) {
-      const d = described.get(name);
+    const described = await describeTopics(
+      this.admin,
+      followed.filter((t) => existing.has(t)),
+      true,
+    );
+    for (const name of followed) {
       const before = this.topicInfo.get(name)!;
-      if (!d) {
-        this.failedTopics.set(name, 'topic was deleted during the backup');
-        log.error('topic was deleted during the backup; what was stored so far stays listed', { topic: name });
+      const change = topicChange(before, described.get(name));
+      if (change.kind === 'deleted' || change.kind === 'recreated') {
+        this.topicGone(name, before.topicId, change);
         continue;
       }
-      if (d.topicId !== before.topicId) {
-        this.failedTopics.set(name, `topic was deleted and re-created during the backup (new id ${d.topicId})`);
-        continue;
-      }
-      for (const p of d.partitions) this.leaders.set(pkey(name, p.partition), p.leader);
+      const d = described.get(name)!;
+      this.noteLeaders(d);
+      if (change.kind === 'grown') await this.followNewPartitions(d, change.added);
     }
     this.metadataStale = false;
+  }
+
+  /**
+   * A followed topic was deleted, or re-created (a new topic id). A snapshot run fails the topic:
+   * its snapshot cannot reach the end offsets it promised. A continuous run reports it (warning,
+   * metric, `topics_gone` in the result) and lets the topic's writers go after their files are
+   * listed (releaseLeavingTopics); a re-created topic is then followed as a new incarnation by the
+   * next discovery. Neither is an offset reset: the new topic's offsets are another history.
+   */
+  private topicGone(name: string, topicId: string, change: TopicChange & { kind: 'deleted' | 'recreated' }): void {
+    const what =
+      change.kind === 'deleted'
+        ? 'topic was deleted during the backup'
+        : `topic was deleted and re-created during the backup (new id ${change.topicId})`;
+    if (this.o.mode === 'snapshot') {
+      this.failedTopics.set(name, what);
+      log.error(`${what}; what was stored so far stays listed`, { topic: name });
+      return;
+    }
+    log.warn(`${what}; what was stored so far stays listed under its topic id`, {
+      topic: name,
+      topic_id: topicId,
+      ...(change.kind === 'recreated' ? { new_topic_id: change.topicId } : {}),
+    });
+    this.gone.push({ topic: name, topic_id: topicId, reason: change.kind, at: new Date().toISOString() });
+    this.o.onTopicGone?.(change.kind);
+    this.leaving.add(name);
+  }
+
+  /**
+   * Lets go of the writers of topics that left (topicGone), once no fetch carries them: their
+   * open files are closed and listed by a checkpoint while the topic's state is still the old
+   * incarnation's, then they leave the run.
+   */
+  private async releaseLeavingTopics(fetching: Set<PartitionWriter>): Promise<void> {
+    const ready = [...this.leaving].filter((t) => ![...fetching].some((w) => w.o.topic === t));
+    if (!ready.length) return;
+    const ws = [...this.writers.values()].filter((w) => ready.includes(w.o.topic));
+    for (const w of ws) {
+      w.closeFile();
+      this.slots.delete(w);
+    }
+    await Promise.all(ws.map((w) => w.drain()));
+    await this.checkpoint(undefined, true);
+    for (const w of ws) this.writers.delete(pkey(w.o.topic, w.o.partition));
+    for (const t of ready) {
+      this.topicInfo.delete(t);
+      this.leaving.delete(t);
+    }
+    this.progress.partitionsTotal = this.writers.size;
+    // a re-created topic is looked for at once
+    this.lastDiscovery = 0;
+  }
+
+  /**
+   * Partitions added to a followed topic. A continuous run follows them at once, from their first
+   * offset; a snapshot run keeps the end offsets it started with (the next run backs them up from
+   * their first offset, createWriters).
+   */
+  private async followNewPartitions(d: TopicDescription, added: number[]): Promise<void> {
+    if (this.o.mode === 'snapshot') {
+      log.info('partitions were added during the snapshot; the next run backs them up from their first offset', {
+        topic: d.name,
+        partitions: added,
+      });
+      this.topicInfo.set(d.name, d);
+      return;
+    }
+    const parts = added.map((partition) => ({ topic: d.name, partition }));
+    const lso = await listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted);
+    for (const { partition } of parts) this.snapshot.end_offsets[d.name]![String(partition)] ??= 0;
+    this.manifest.topics[d.name]!.partition_count = d.partitions.length;
+    this.topicInfo.set(d.name, d);
+    await this.createWriters(parts, lso, 'earliest');
+    log.info('partitions were added to a followed topic; following them from their first offset', {
+      topic: d.name,
+      partitions: added,
+    });
   }
 
   private async throttle(bytes: number): Promise<void> {
@@ -597,9 +741,11 @@ class BackupEngine {
       topicId: this.topicInfo.get(topic)!.topicId,
       partitions: ws.map((w) => ({
         partition: w.o.partition,
-        currentLeaderEpoch: -1,
+        // KIP-320: the leader refuses a stale epoch (FENCED_LEADER_EPOCH, refresh and retry) and
+        // compares last_fetched_epoch with its log (a diverging epoch: see handleDivergence)
+        currentLeaderEpoch: this.leaderEpochs.get(pkey(w.o.topic, w.o.partition)) ?? -1,
         fetchOffset: BigInt(w.position),
-        lastFetchedEpoch: -1,
+        lastFetchedEpoch: w.lastFetchedEpoch,
         partitionMaxBytes,
       })),
     }));
@@ -630,6 +776,10 @@ class BackupEngine {
           this.handlePartitionError(w, p, outOfRange);
           continue;
         }
+        if (p.divergingEpoch) {
+          this.handleDivergence(w, p.divergingEpoch);
+          continue;
+        }
         bytes += p.records?.length ?? 0;
         if (p.records?.length) this.fetchOrder.served(w);
         w.ingest(p);
@@ -656,6 +806,24 @@ class BackupEngine {
     }
   }
 
+  /**
+   * The leader's log diverged from what this run read (KIP-320). When it still holds everything
+   * read, fetching goes on with its epoch; when it was truncated below the position (an unclean
+   * leader election), the topic fails with LOG_TRUNCATED: the records read stay listed as read,
+   * and the partition's other history at those offsets is never appended to them.
+   */
+  private handleDivergence(w: PartitionWriter, diverging: { epoch: number; endOffset: bigint }): void {
+    const d = divergenceOf(w.position, diverging);
+    if (!d.lost) {
+      w.lastFetchedEpoch = d.epoch;
+      return;
+    }
+    const e = truncatedLogError(w.o.topic, w.o.partition, d, w.lastFetchedEpoch);
+    log.error(e.message, { topic: w.o.topic, partition: w.o.partition, from: d.from, to: d.to });
+    this.o.onError?.('kafka', 'permanent');
+    if (!this.failedTopics.has(w.o.topic)) this.failedTopics.set(w.o.topic, e.message);
+  }
+
   /** Offsets removed by retention before we fetched them become a recorded gap, not an error. */
   private async handleOutOfRange(ws: PartitionWriter[]): Promise<void> {
     const parts = ws.map((w) => ({ topic: w.o.topic, partition: w.o.partition }));
@@ -670,6 +838,16 @@ class BackupEngine {
           to: e,
         });
         w.skipTo(e, 'retention');
+      } else if (w.lastFetchedEpoch >= 0) {
+        // a leader that no longer knows the epoch (its history before the log start is gone)
+        // answers OFFSET_OUT_OF_RANGE to last_fetched_epoch: fetched again without it, a position
+        // beyond the log end still fails below
+        log.debug('leader does not know the last fetched epoch; fetching without it', {
+          topic: w.o.topic,
+          partition: w.o.partition,
+          epoch: w.lastFetchedEpoch,
+        });
+        w.lastFetchedEpoch = -1;
       } else {
         throw new KafkaError(
           `offset ${w.position} of ${w.o.topic}-${w.o.partition} is beyond the partition's end: the log was truncated (unclean leader election?)`,
@@ -689,6 +867,7 @@ class BackupEngine {
     const running = new Set<Promise<void>>();
     while (!this.stopping && !this.fatal) {
       for (const w of this.writers.values()) if (w.error) throw w.error;
+      if (this.leaving.size) await this.releaseLeavingTopics(fetching);
       if (o.mode === 'continuous') await this.followCluster();
       this.schedule();
       if (
@@ -876,6 +1055,13 @@ class BackupEngine {
         op: 'retention',
         writer: { run_id: this.runId, host: hostname(), pid: process.pid, tool_version: VERSION },
       });
+      const last = (await readMaintenance(this.o.storage, this.o.backupId).catch(() => null))?.last_prune;
+      this.progress.retention = {
+        horizonMs: Date.parse(report.horizon!),
+        droppedBytes: (this.progress.retention?.droppedBytes ?? 0) + (report.seq !== null ? report.dropped_bytes : 0),
+        oldestRestorableMs: report.oldest_restorable,
+        lastPruneMs: last ? Date.parse(last.at) : null,
+      };
       if (report.seq !== null)
         log.info('retention applied', {
           horizon: report.horizon,
@@ -911,9 +1097,10 @@ class BackupEngine {
     let changed = final !== undefined || dirty;
     const added: Additions = new Map();
     for (const w of this.writers.values()) {
-      const { files, gaps, nextOffset } = w.takeCommitted();
+      const { files, gaps, nextOffset, leaderEpoch } = w.takeCommitted();
       const ps = this.manifest.topics[w.o.topic]!.partitions[String(w.o.partition)]!;
       if (files.length || gaps.length || ps.next_offset !== nextOffset) changed = true;
+      if (leaderEpoch >= 0) ps.leader_epoch = leaderEpoch;
       if (files.length || gaps.length) {
         const byPartition = added.get(w.o.topic) ?? new Map();
         byPartition.set(w.o.partition, { files, gaps });
@@ -926,7 +1113,7 @@ class BackupEngine {
     if (!changed) return;
     if (final) {
       this.snapshot.state = final;
-      this.snapshot.finished_at = new Date().toISOString();
+      this.snapshot.finished_at = recordedSnapshotTime(new Date().toISOString());
     }
     await this.line.commit(this.manifest, added);
     await this.line.renewLease(LEASE_TTL_MS);
@@ -1013,6 +1200,7 @@ class BackupEngine {
       files: this.progress.files,
       topics: [...topics.values()],
       failures: [...this.failedTopics].map(([topic, error]) => ({ topic, error })),
+      topics_gone: this.gone,
     };
   }
 

@@ -41,6 +41,8 @@ export interface BackupOptions {
   onProgress?: (p: BackupProgress) => void;
   /** A failed Kafka call: transient ones are retried, permanent ones end the run (metrics). */
   onError?: (kind: 'kafka', cls: 'transient' | 'permanent') => void;
+  /** Continuous mode: a followed topic was deleted or re-created during the run (metrics). */
+  onTopicGone?: (reason: 'deleted' | 'recreated') => void;
 }
 
 export interface BackupProgress {
@@ -63,6 +65,19 @@ export interface BackupProgress {
   /** Seconds since the oldest record read but not yet in a finished data file was read (0 when none). */
   oldestPendingSecs: number;
   topics: Record<string, { records: number; bytes: number }>;
+  /** Set once this run applied backup.retention (docs/retention.md): the line's retention state then. */
+  retention?: RetentionProgress;
+}
+
+export interface RetentionProgress {
+  /** Epoch ms of the horizon of the last retention applied. */
+  horizonMs: number;
+  /** Bytes of data files this run's retention dropped from the state (prune frees them). */
+  droppedBytes: number;
+  /** Per topic, epoch ms of the oldest restorable record (-1: none). */
+  oldestRestorableMs: Record<string, number>;
+  /** Epoch ms of the line's last prune (maintenance.json), null when none is recorded. */
+  lastPruneMs: number | null;
 }
 
 export const backupDefaults = {

@@ -62,6 +62,14 @@ export class PartitionWriter {
   /** High watermark / last stable offset seen in the last fetch. */
   lastStable = -1;
   logStartOffset = -1;
+  /**
+   * Leader epoch of the last batch read below the position (-1: none read in this run). Sent as
+   * the fetch's last_fetched_epoch (KIP-320) so that the leader reports a log that diverged from
+   * what was read (truncated by an unclean leader election) instead of serving its other history.
+   */
+  lastFetchedEpoch = -1;
+  /** lastFetchedEpoch as of committedEnd (what the line records as the partition's leader_epoch). */
+  committedEpoch = -1;
 
   private readonly filter = new TransactionFilter();
   /** Base offset of the batch that failed its CRC in the last fetch (-1: none); a second failure there is fatal. */
@@ -125,6 +133,8 @@ export class PartitionWriter {
     this.position = Math.min(to, this.end);
     // the read-committed state described the skipped range (an ABORT marker in it is never seen)
     this.filter.reset();
+    // no batch below the new position was read: its epoch is unknown (as after a consumer's seek)
+    this.lastFetchedEpoch = -1;
     this.noteRead();
   }
 
@@ -155,6 +165,7 @@ export class PartitionWriter {
         break;
       }
       if (this.corruptAt >= 0 && last >= this.corruptAt) this.corruptAt = -1;
+      this.lastFetchedEpoch = h.partitionLeaderEpoch;
       if (base > this.position) {
         // whole batches missing between two batches: removed by the log cleaner. Unlike skipTo,
         // the read-committed state stays: the hole is inside one response, whose aborted-
@@ -280,6 +291,7 @@ export class PartitionWriter {
       fileStart,
       this.o.runId,
       this.segmentSeq++,
+      this.o.topicId,
     );
     const header: SegmentHeader = {
       format: 'kafka-backup/segment',
@@ -338,6 +350,7 @@ export class PartitionWriter {
   closeFile(): void {
     this.flushBlock();
     const coverEnd = this.position;
+    const epoch = this.lastFetchedEpoch;
     const skipped = this.skipped;
     this.skipped = {};
     const fileStart = this.fileStart;
@@ -357,6 +370,7 @@ export class PartitionWriter {
           this.newGaps.push({ start: fileStart, end: coverEnd, cause });
         }
         this.committedEnd = coverEnd;
+        this.committedEpoch = epoch;
         this.closing.shift();
         return;
       }
@@ -379,6 +393,7 @@ export class PartitionWriter {
         created_at: new Date().toISOString(),
       });
       this.committedEnd = coverEnd;
+      this.committedEpoch = epoch;
       this.closing.shift();
     });
   }
@@ -390,10 +405,10 @@ export class PartitionWriter {
   }
 
   /** Takes the files and gaps committed since the last call (for a manifest generation). */
-  takeCommitted(): { files: FileEntry[]; gaps: Gap[]; nextOffset: number } {
+  takeCommitted(): { files: FileEntry[]; gaps: Gap[]; nextOffset: number; leaderEpoch: number } {
     const files = this.newFiles.splice(0);
     const gaps = this.newGaps.splice(0);
-    return { files, gaps, nextOffset: this.committedEnd };
+    return { files, gaps, nextOffset: this.committedEnd, leaderEpoch: this.committedEpoch };
   }
 
   /** Discards the open file (used on abort); committed files stay listed or unlisted as they are. */

@@ -79,6 +79,7 @@ export function registerBackupCommand(program: Command): void {
           : {}),
         signal,
         onError: (kind, cls) => metrics.error(kind, cls),
+        onTopicGone: (reason) => metrics.topicGone(reason),
         onProgress: (p) => {
           metrics.backupProgress(p);
           progress.update(() => {

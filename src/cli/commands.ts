@@ -4,6 +4,7 @@ import { registerBackupCommand } from './backup.ts';
 import { registerConfigCommand } from './config.ts';
 import { registerDescribeCommand } from './describe.ts';
 import { registerForgetCommand } from './forget.ts';
+import { registerKeyCommand } from './key.ts';
 import { registerListCommand } from './list.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerOffsetsCommand } from './offsets.ts';
@@ -20,6 +21,7 @@ export function registerCommands(_program: Command): void {
   registerListCommand(_program);
   registerDescribeCommand(_program);
   registerValidateCommand(_program);
+  registerKeyCommand(_program);
   registerOffsetsCommand(_program);
   registerStatusCommand(_program);
   registerMigrateCommand(_program);

@@ -1,6 +1,9 @@
 /** Pieces every command shares: config loading, logging setup, signals, storage opening. */
 import type { Command } from 'commander';
 import { type Config, loadConfig } from '../config/load.ts';
+import type { EncryptionConfig } from '../config/schema.ts';
+import { encryptionSettings } from '../crypto/settings.ts';
+import { withEncryption } from '../crypto/storage.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import type { StorageMetrics } from '../storage/metered.ts';
 import { openStorage, openStorageUrl } from '../storage/open.ts';
@@ -18,9 +21,13 @@ export function globalFlags(cmd: Command): GlobalFlags {
   return cmd.optsWithGlobals() as GlobalFlags;
 }
 
+/** The command's backup.encryption (one command per process): every storage it opens uses it. */
+let commandEncryption: EncryptionConfig | undefined;
+
 /** Loads the config file and applies its logging section (the --log-level flag wins). */
 export function loadCommandConfig(path: string, cmd: Command): Config {
   const config = loadConfig(path);
+  commandEncryption = config.backup.encryption;
   const flags = globalFlags(cmd);
   const fromFlag = cmd.getOptionValueSourceWithGlobals('logLevel') === 'cli' ? flags.logLevel : undefined;
   const format = config.logging?.format;
@@ -85,7 +92,7 @@ export async function storageFromConfig(
   } = {},
 ): Promise<StorageBackend> {
   const b = options.breaker;
-  return openStorage(storage as PartialStorageOptions, {
+  const opened = await openStorage(storage as PartialStorageOptions, {
     dryRun: options.dryRun ?? false,
     ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(b
@@ -96,12 +103,18 @@ export async function storageFromConfig(
             halfOpenRequests: b.half_open_requests,
             ...(options.giveUpAfterSecs ? { giveUpAfterSecs: options.giveUpAfterSecs } : {}),
           },
+          // backup and restore (the callers with breaker settings): give_up_after_secs 0 retries forever
+          waitThroughOutages: true,
         }
       : {}),
   });
+  return withEncryption(opened, encryptionSettings(commandEncryption));
 }
 
-/** Storage from a --path argument (plain path or URL), with credentials from the environment. */
-export function storageFromPath(path: string): Promise<StorageBackend> {
-  return openStorageUrl(path);
+/**
+ * Storage from a --path argument (plain path or URL), with credentials from the environment; the
+ * key of an encrypted line from the config when one was loaded, else from KB_ENCRYPTION_*.
+ */
+export async function storageFromPath(path: string): Promise<StorageBackend> {
+  return withEncryption(await openStorageUrl(path), encryptionSettings(commandEncryption));
 }

@@ -4,7 +4,8 @@
  * Exit 0; 3 when a line's newest manifest is unreadable (an older generation is shown instead).
  */
 import type { Command } from 'commander';
-import { IntegrityError } from '../errors.ts';
+import { KEY_HINT } from '../crypto/unlock.ts';
+import { IntegrityError, KeyError } from '../errors.ts';
 import { decodeManifest, keys, type Manifest, ManifestCorruptError } from '../format/manifest.ts';
 import { formatBytes, type LineSummary, retentionOf, summarizeLine, type TopicRetention } from '../inspect/summary.ts';
 import { BackupLine, listLines } from '../repository/line.ts';
@@ -89,9 +90,19 @@ export function registerListCommand(program: Command): void {
         const lines: LineSummary[] = [];
         const bad: string[] = [];
         const unreadable: { backup_id: string; errors: string[] }[] = [];
+        // encrypted lines whose key was not given: shown, and the command ends with their KeyError
+        const locked: { backup_id: string; error: string }[] = [];
         for (const id of await listLines(storage)) {
           const line = new BackupLine(storage, id);
-          const { manifest, errors } = await newestReadable(line);
+          let read: Awaited<ReturnType<typeof newestReadable>>;
+          try {
+            read = await newestReadable(line);
+          } catch (e) {
+            if (!(e instanceof KeyError)) throw e;
+            locked.push({ backup_id: id, error: e.message });
+            continue;
+          }
+          const { manifest, errors } = read;
           if (!manifest) {
             bad.push(...errors.map((e) => e.key));
             unreadable.push({ backup_id: id, errors: errors.map((e) => e.message) });
@@ -108,16 +119,26 @@ export function registerListCommand(program: Command): void {
           }
           lines.push(summary);
         }
-        emit(format, { location: storage.location, backups: lines, unreadable }, () =>
+        emit(format, { location: storage.location, backups: lines, unreadable, locked }, () =>
           [
             renderText(storage.location, lines),
             ...unreadable.map((u) => `backup ${u.backup_id}: UNREADABLE (${u.errors.join('; ')})`),
+            ...locked.map((u) => `backup ${u.backup_id}: ENCRYPTED, key needed`),
           ].join('\n'),
         );
         if (bad.length)
           throw new IntegrityError(`${bad.length} metadata object(s) at ${storage.location} are unreadable`, bad, {
             hint: `run validate --deep on the affected backup; unreadable: ${bad.join(', ')}`,
           });
+        if (locked.length === 1) throw new KeyError(locked[0]!.error, { hint: KEY_HINT, code: 'KEY_LOCKED' });
+        if (locked.length)
+          throw new KeyError(
+            `${locked.length} encrypted backup lines could not be unlocked: ${locked.map((l) => `${l.error}`).join('; ')}`,
+            {
+              hint: KEY_HINT,
+              code: 'KEY_LOCKED',
+            },
+          );
       } finally {
         await storage.close();
       }

@@ -8,9 +8,14 @@
 import { unsupportedNodeMessage } from './node-support.ts';
 
 const unsupported = unsupportedNodeMessage();
+const [, , ...args] = process.argv;
 if (unsupported) {
   process.stderr.write(`${unsupported}\n`);
   process.exitCode = 1;
+} else if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  // The same answer the program gives, without loading it (commander, every command, the
+  // config schema): start-up is measured by --version (issue 17).
+  import('../version.ts').then(({ VERSION }) => process.stdout.write(`${VERSION}\n`));
 } else {
   import('./program.ts').then(({ main, reportError }) =>
     main(process.argv).then(

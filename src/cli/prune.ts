@@ -93,14 +93,12 @@ export function registerPruneCommand(program: Command): void {
         try {
           // loaded here: it reads data files, so --help must not pay for the Kafka codecs
           const { prune } = await import('../repository/prune.ts');
-          const stallAt = process.env['KB_TEST_PRUNE_STALL'];
           const report = await prune(storage, o.backupId, {
             graceMs,
             repack: o.repack,
             targetBytes,
             dryRun: o.dryRun ?? false,
             writer,
-            ...(stallAt ? { stallAt } : {}),
           });
           if (!report.dry_run)
             await writeMaintenance(storage, o.backupId, {

@@ -152,6 +152,7 @@ export function registerRestoreCommand(program: Command): void {
             : `restore ${result.restore_id} from snapshot ${result.snapshot_id}: ${result.records} records, ${humanBytes(result.bytes)}, ${(result.duration_ms / 1000).toFixed(1)}s`;
           const rows = result.topics.map((t) => [
             t.source,
+            t.source_topic_id ?? '-',
             t.target,
             t.partitions,
             result.dry_run
@@ -161,7 +162,10 @@ export function registerRestoreCommand(program: Command): void {
           ]);
           return [
             head,
-            table(['source', 'target', 'partitions', result.dry_run ? 'topic' : 'records', 'dropped configs'], rows),
+            table(
+              ['source', 'topic id', 'target', 'partitions', result.dry_run ? 'topic' : 'records', 'dropped configs'],
+              rows,
+            ),
             ...(plan ? [`records (estimate): ${plan.recordsEstimate}, bytes: ${humanBytes(plan.bytesEstimate)}`] : []),
             ...result.warnings.map((w) => `warning: ${w}`),
             ...(offsets

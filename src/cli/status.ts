@@ -16,7 +16,7 @@
 import type { Command } from 'commander';
 import { isNotFound, UsageError } from '../errors.ts';
 import type { Manifest } from '../format/manifest.ts';
-import { formatBytes, retentionOf, type TopicRetention } from '../inspect/summary.ts';
+import { formatBytes, retentionOf, type TopicRetention, topicOf } from '../inspect/summary.ts';
 import { type Lease, openExistingLine } from '../repository/line.ts';
 import { type MaintenanceRecord, readMaintenance } from '../repository/maintenance.ts';
 import { referencedFiles } from '../repository/prune-plan.ts';
@@ -156,7 +156,8 @@ export async function backupStatus(
   // recorded as pending (only meaningful while that run is in progress)
   const pending = snap?.state === 'in-progress' ? snap.pending : undefined;
   for (const [topic, ends] of Object.entries(snap?.end_offsets ?? {})) {
-    const ts = m.topics[topic];
+    // the incarnation the snapshot holds (a topic re-created since is another history)
+    const ts = topicOf(m, topic, snap!);
     const t: TopicStatus = {
       topic,
       partitions: 0,

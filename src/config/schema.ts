@@ -354,6 +354,11 @@ export const STORAGE_KEY_BACKENDS: Record<string, readonly StorageBackend[]> = {
   session_token: ['s3'],
   sse: ['s3'],
   sse_kms_key_id: ['s3'],
+  sse_customer_key: ['s3'],
+  encryption_scope: ['azure'],
+  customer_provided_key: ['azure'],
+  kms_key_name: ['gcs'],
+  encryption_key: ['gcs'],
   storage_class: ['s3', 'gcs'],
   request_checksum_calculation: ['s3'],
   account: ['azure'],
@@ -364,6 +369,12 @@ export const STORAGE_KEY_BACKENDS: Record<string, readonly StorageBackend[]> = {
   credentials_file: ['gcs'],
   project_id: ['gcs'],
 };
+
+/** A 256-bit key, base64 (storage-side customer keys: S3 SSE-C, Azure CPK, GCS CSEK). */
+const Base64Key256 = nonEmpty().refine(
+  (v) => /^[A-Za-z0-9+/]{43}=$/.test(v) && Buffer.from(v, 'base64').length === 32,
+  expecting('a 256-bit key in base64 (44 characters, e.g. from `openssl rand -base64 32`)'),
+);
 
 const StorageInput = z.strictObject({
   backend: z.enum(STORAGE_BACKENDS).optional(),
@@ -379,6 +390,11 @@ const StorageInput = z.strictObject({
   session_token: nonEmpty().optional(),
   sse: z.enum(['AES256', 'aws:kms']).optional(),
   sse_kms_key_id: nonEmpty().optional(),
+  sse_customer_key: Base64Key256.optional(),
+  encryption_scope: nonEmpty().optional(),
+  customer_provided_key: Base64Key256.optional(),
+  kms_key_name: nonEmpty().optional(),
+  encryption_key: Base64Key256.optional(),
   storage_class: nonEmpty().optional(),
   request_checksum_calculation: z.enum(['when_supported', 'when_required']).default('when_supported'),
   account: nonEmpty().optional(),
@@ -388,7 +404,7 @@ const StorageInput = z.strictObject({
   connection_string: nonEmpty().optional(),
   credentials_file: nonEmpty().optional(),
   project_id: nonEmpty().optional(),
-  buffer_size: int(5 * MiB, 4096 * MiB).default(8 * MiB),
+  buffer_size: int(5 * MiB, 4096 * MiB).default(5 * MiB),
   max_concurrent_requests: int(1, 1024).default(8),
   retry: Retry.prefault({}),
 });
@@ -447,10 +463,18 @@ const Storage = StorageInput.superRefine((v, ctx) => {
     if (location.account === undefined && v.connection_string === undefined && v.endpoint === undefined)
       missing('account', 'the azure backend needs account, connection_string or endpoint');
     atMostOne(v, ['account_key', 'sas_token', 'connection_string'], ctx, false, '');
+    atMostOne(v, ['customer_provided_key', 'encryption_scope'], ctx, false, '');
   }
+  if (backend === 'gcs') atMostOne(v, ['encryption_key', 'kms_key_name'], ctx, false, '');
   if (backend === 's3') {
     if (v.sse_kms_key_id !== undefined && v.sse !== 'aws:kms')
       ctx.addIssue({ code: 'custom', path: ['sse_kms_key_id'], message: 'set but sse is not aws:kms' });
+    if (v.sse_customer_key !== undefined && v.sse !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sse_customer_key'],
+        message: 'SSE-C (a key of your own) cannot be combined with sse; set one of them',
+      });
     if ((v.access_key_id === undefined) !== (v.secret_access_key === undefined))
       ctx.addIssue({
         code: 'custom',
@@ -491,6 +515,37 @@ const Retention = z.strictObject({
   interval_secs: int(60).default(3600),
 });
 
+/** Client-side encryption of a backup line (docs/security.md); the key itself only from a file or the environment. */
+const Encryption = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    provider: z.enum(['raw', 'passphrase', 'aws-kms']).default('raw'),
+    key_file: nonEmpty().optional(),
+    key_env: nonEmpty().optional(),
+    kms_key_id: nonEmpty().optional(),
+    kms_region: nonEmpty().optional(),
+    kms_endpoint: nonEmpty().optional(),
+    key_slot: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, expecting('a key slot id'))
+      .optional(),
+    scrypt_log_n: int(14, 22).default(17),
+  })
+  .superRefine((v, ctx) => {
+    const sources = [v.key_file, v.key_env].filter((x) => x !== undefined).length;
+    if (v.provider === 'aws-kms') {
+      if (v.enabled && !v.kms_key_id)
+        ctx.addIssue({ code: 'custom', path: ['kms_key_id'], message: 'provider aws-kms needs kms_key_id' });
+    } else if (sources > 1)
+      ctx.addIssue({ code: 'custom', path: ['key_env'], message: 'set key_file or key_env, not both' });
+    else if (v.enabled && sources === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['key_file'],
+        message: `provider ${v.provider} needs key_file or key_env (the key is never written in the config)`,
+      });
+  });
+
 const Backup = z
   .strictObject({
     mode: z.enum(['snapshot', 'continuous']).default('snapshot'),
@@ -514,6 +569,7 @@ const Backup = z
     circuit_breaker: CircuitBreaker.prefault({}),
     tags: z.array(nonEmpty()).default([]),
     retention: Retention.prefault({}),
+    encryption: Encryption.prefault({}),
   })
   .superRefine((v, ctx) => {
     if (v.compression_level !== undefined) {
@@ -706,6 +762,7 @@ export type SaslConfig = z.output<typeof Sasl>;
 export type TlsConfig = z.output<typeof Tls>;
 export type StorageConfig = z.output<typeof Storage>;
 export type BackupConfig = z.output<typeof Backup>;
+export type EncryptionConfig = z.output<typeof Encryption>;
 export type RestoreConfig = z.output<typeof Restore>;
 export type OffsetsConfig = z.output<typeof Offsets>;
 export type MetricsConfig = z.output<typeof Metrics>;
@@ -726,7 +783,7 @@ export const SectionSchemas = {
 } as const;
 
 /** Defaults of the storage settings that do not depend on where the storage is (used when storage is absent). */
-export const STORAGE_DEFAULTS = { buffer_size: 8 * MiB, max_concurrent_requests: 8 } as const;
+export const STORAGE_DEFAULTS = { buffer_size: 5 * MiB, max_concurrent_requests: 8 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // schema introspection: key suggestions, doc coverage, env-value coercion

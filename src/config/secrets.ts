@@ -5,7 +5,7 @@
  */
 
 const SECRET_KEY =
-  /pass(word)?|secret|token|sas_token|^sas$|credential|connection_?string|account_?key|private|authori[sz]ation|jaas|api_?key/i;
+  /pass(word)?|secret|token|sas_token|^sas$|credential|connection_?string|account_?key|private|authori[sz]ation|jaas|api_?key|customer_(provided_)?key|encryption_key/i;
 
 export const REDACTED = '[redacted]';
 

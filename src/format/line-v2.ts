@@ -14,6 +14,7 @@
  * number is bounded by the writer's consolidation policy); it never lists the log.
  */
 import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { decryptObject, isEncryptedObject } from '../crypto/object.ts';
 import type { FileEntry, Gap, Manifest, Snapshot, TopicState } from './manifest.ts';
 import { decodeSigned, encodeSigned, SignedObjectError, signedDigest } from './signed.ts';
 
@@ -29,6 +30,8 @@ export interface PartitionChange {
   next_offset: number;
   files?: FileEntry[];
   gaps?: Gap[];
+  /** The partition's leader_epoch, when it changed (a compatible addition, docs/format.md). */
+  leader_epoch?: number;
 }
 
 /** A snapshot as a commit records it: `end_offsets` holds only the entries that changed (merged). */
@@ -145,6 +148,7 @@ export interface PartitionIndex {
   start_offset: number;
   next_offset: number;
   chunks: ChunkRef[];
+  leader_epoch?: number;
 }
 
 export interface TopicIndex {
@@ -247,8 +251,12 @@ export function encodeV2(o: V2Object): Buffer {
   return o.format === 'kafka-backup/head' ? signed : zstdCompressSync(signed);
 }
 
-/** The signed bytes of a stored object (decompressed when it is zstd). Throws SignedObjectError. */
-export function plainV2(key: string, bytes: Buffer): Buffer {
+/**
+ * The signed bytes of a stored object (opened when it is encrypted, then decompressed when it is
+ * zstd). Throws SignedObjectError; KeyError when it is encrypted under a key not unlocked.
+ */
+export function plainV2(key: string, stored: Buffer): Buffer {
+  const bytes = isEncryptedObject(stored) ? decryptObject(key, stored) : stored;
   if (bytes.length < 4 || !bytes.subarray(0, 4).equals(ZSTD_MAGIC)) return bytes;
   try {
     return zstdDecompressSync(bytes, { maxOutputLength: MAX_OBJECT_BYTES });

@@ -59,6 +59,11 @@ export interface PartitionState {
   files: FileEntry[];
   /** Offset ranges between files that hold no record (retention, trailing markers). */
   gaps: Gap[];
+  /**
+   * Leader epoch of the record batch just below next_offset, when known (KIP-320): the next run
+   * fetches with it as last_fetched_epoch, so a log truncated while no run followed it is found.
+   */
+  leader_epoch?: number;
 }
 
 export interface TopicState {
@@ -83,6 +88,12 @@ export interface Snapshot {
   finished_at?: string;
   /** Per topic and partition, the offset this snapshot reaches (exclusive). */
   end_offsets: Record<string, Record<string, number>>;
+  /**
+   * Per topic, the topic id (incarnation) its end offsets refer to: a topic deleted and re-created
+   * under the same name is a new history, with offsets from 0 again. Absent in snapshots written
+   * before it was recorded; readers then go by time (topicOf in src/inspect/summary.ts).
+   */
+  topic_ids?: Record<string, string>;
   /** Storage key of the consumer-group offsets captured for this snapshot. */
   consumer_offsets?: string;
   error?: string;
@@ -143,8 +154,20 @@ export const keys = {
   manifest: (backupId: string, generation: number) =>
     `${backupId}/manifests/${String(generation).padStart(10, '0')}.json`,
   lease: (backupId: string) => `${backupId}/lease.json`,
-  dataFile: (backupId: string, topic: string, partition: number, firstOffset: number, runId: string, seq: number) =>
-    `${backupId}/data/${encodeURIComponent(topic)}/${partition}/${String(firstOffset).padStart(20, '0')}-${runId}-${seq}.kbs`,
+  /**
+   * A data file. `topicId` (the incarnation) keeps the files of a topic re-created during one run
+   * apart from the old incarnation's, whose offsets (and so names) would otherwise be the same.
+   */
+  dataFile: (
+    backupId: string,
+    topic: string,
+    partition: number,
+    firstOffset: number,
+    runId: string,
+    seq: number,
+    topicId?: string,
+  ) =>
+    `${backupId}/data/${encodeURIComponent(topic)}/${partition}/${String(firstOffset).padStart(20, '0')}-${runId}-${seq}${topicId ? `-${topicId}` : ''}.kbs`,
   consumerOffsets: (backupId: string, snapshotId: string, at: string) =>
     `${backupId}/consumer-offsets/${snapshotId}/${at.replace(/[:.]/g, '')}.json`,
 };

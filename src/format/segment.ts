@@ -18,6 +18,9 @@
  * never reaches a decompressor. The whole file's digest (CRC-32C, or SHA-256 when configured) is
  * recorded in the manifest.
  */
+import { AuthenticationError } from '../crypto/aead.ts';
+import { type BlockSealer, blockOpener, blockSealer, type EncryptionStep } from '../crypto/blocks.ts';
+import { dataEncryptionOf } from '../crypto/storage.ts';
 import type { ObjectWriter } from '../storage/backend.ts';
 import { ByteReader } from './byte-reader.ts';
 import { crc32c, type FileChecksumKind, type RunningDigest, runningDigest } from './checksum.ts';
@@ -28,6 +31,8 @@ export const SEGMENT_END_MAGIC = Buffer.from('KBSEGEND', 'latin1');
 const BLOCK_MAGIC = Buffer.from('KBBK', 'latin1');
 const FOOTER_MAGIC = Buffer.from('KBFT', 'latin1');
 export const BLOCK_HEADER_SIZE = 64;
+/** Block header flags bit 0: the payload is sealed (AES-256-GCM, the file's encryption step). */
+const FLAG_ENCRYPTED = 1;
 const CODEC_IDS: Record<BlockCodec, number> = { none: 0, gzip: 1, lz4: 3, zstd: 4 };
 const CODEC_BY_ID: Record<number, BlockCodec> = { 0: 'none', 1: 'gzip', 3: 'lz4', 4: 'zstd' };
 
@@ -39,8 +44,8 @@ export interface SegmentHeader {
   topic: string;
   topic_id: string;
   partition: number;
-  /** Applied in order when writing, reversed when reading. Room for encryption (a key id) later. */
-  codec_chain: { type: 'compression'; name: BlockCodec; level?: number }[];
+  /** Applied in order when writing, reversed when reading: compression, then (encrypted lines) encryption. */
+  codec_chain: ({ type: 'compression'; name: BlockCodec; level?: number } | EncryptionStep)[];
   created_at: string;
 }
 
@@ -82,6 +87,8 @@ export class SegmentWriter {
   private readonly codec: BlockCodec;
   private readonly level: number | undefined;
   private started = false;
+  /** Seals each block when the line is encrypted (the storage layer hands over the key). */
+  private readonly sealer: BlockSealer | undefined;
 
   private readonly out: ObjectWriter;
   readonly key: string;
@@ -91,10 +98,15 @@ export class SegmentWriter {
     this.hash = runningDigest(checksum);
     this.out = out;
     this.key = key;
-    this.header = header;
+    const enc = dataEncryptionOf(out);
+    if (enc) {
+      const { sealer, step } = blockSealer(enc.keyId, enc.masterKey);
+      this.sealer = sealer;
+      this.header = { ...header, codec_chain: [...header.codec_chain.filter((s) => s.type !== 'encryption'), step] };
+    } else this.header = header;
     const c = header.codec_chain.find((s) => s.type === 'compression');
-    this.codec = c?.name ?? 'none';
-    this.level = c?.level;
+    this.codec = c?.type === 'compression' ? c.name : 'none';
+    this.level = c?.type === 'compression' ? c.level : undefined;
   }
 
   get blockCount(): number {
@@ -131,12 +143,13 @@ export class SegmentWriter {
   }
 
   /** Appends a block already compressed with this file's codec (lets callers compress ahead). */
-  async appendCompressed(stored: Buffer, rawLength: number, meta: BlockMeta): Promise<void> {
+  async appendCompressed(compressed: Buffer, rawLength: number, meta: BlockMeta): Promise<void> {
     if (!this.started) await this.start();
     const h = Buffer.alloc(BLOCK_HEADER_SIZE);
     BLOCK_MAGIC.copy(h, 0);
     h.writeUInt8(CODEC_IDS[this.codec], 4);
-    h.writeUInt32BE(stored.length, 8);
+    if (this.sealer) h.writeUInt8(FLAG_ENCRYPTED, 5);
+    h.writeUInt32BE(compressed.length + (this.sealer?.overhead ?? 0), 8);
     h.writeUInt32BE(rawLength, 12);
     h.writeBigInt64BE(BigInt(meta.firstOffset), 16);
     h.writeBigInt64BE(BigInt(meta.lastOffset), 24);
@@ -144,6 +157,8 @@ export class SegmentWriter {
     h.writeUInt32BE(meta.batchCount, 36);
     h.writeBigInt64BE(BigInt(meta.minTimestamp), 40);
     h.writeBigInt64BE(BigInt(meta.maxTimestamp), 48);
+    // the header (but its checksums) is the associated data: offsets and counts cannot be edited either
+    const stored = this.sealer ? this.sealer.seal(this.index.length, compressed, h.subarray(0, 56)) : compressed;
     h.writeUInt32BE(crc32c(stored) >>> 0, 56);
     h.writeUInt32BE(crc32c(h.subarray(0, 60)) >>> 0, 60);
     this.index.push({ ...meta, position: this.position, storedLength: stored.length, rawLength });
@@ -251,6 +266,13 @@ export async function* readSegment(
     const hcrc = (await r.readExact(4, 'header checksum')).readUInt32BE(0);
     if (crc32c(hjson) >>> 0 !== hcrc) bad('header checksum mismatch');
     const header = JSON.parse(hjson.toString('utf8')) as SegmentHeader;
+    const steps = header.codec_chain ?? [];
+    const unknown = steps.find((s) => s.type !== 'compression' && s.type !== 'encryption');
+    if (unknown)
+      bad(`codec step ${JSON.stringify(unknown)} is not one this tool knows; read it with a newer kafka-backup`);
+    const encryption = steps.find((s): s is EncryptionStep => s.type === 'encryption');
+    // throws KeyError (not corruption) when the master key it names is not unlocked
+    const opener = encryption ? blockOpener(key, encryption) : undefined;
     options.onHeader?.(header);
     let i = 0;
     for (;;) {
@@ -264,8 +286,21 @@ export async function* readSegment(
       if (!codec) bad(`block ${i}: unknown codec ${h.readUInt8(4)}`);
       const storedLength = h.readUInt32BE(8);
       const rawLength = h.readUInt32BE(12);
-      const payload = await r.readExact(storedLength, `block ${i} payload`);
-      if (crc32c(payload) >>> 0 !== h.readUInt32BE(56)) bad(`block ${i}: payload checksum mismatch`);
+      const stored = await r.readExact(storedLength, `block ${i} payload`);
+      if (crc32c(stored) >>> 0 !== h.readUInt32BE(56)) bad(`block ${i}: payload checksum mismatch`);
+      const flags = h.readUInt8(5);
+      if (flags !== (opener ? FLAG_ENCRYPTED : 0))
+        bad(
+          `block ${i}: flags ${flags} do not match the file's codec chain (${opener ? 'encrypted' : 'not encrypted'})`,
+        );
+      let payload = stored;
+      if (opener)
+        try {
+          payload = opener.open(i, stored, h.subarray(0, 56));
+        } catch (e) {
+          if (!(e instanceof AuthenticationError)) throw e;
+          bad(`block ${i}: ${e.message}`);
+        }
       let raw: Buffer;
       try {
         raw = await decompressBlock(codec!, payload, rawLength);

@@ -44,11 +44,19 @@ export function filesBefore(ps: PartitionState, end: number): FileEntry[] {
 }
 
 /**
- * The topic as snapshot `s` saw it: a topic re-created (or deleted) after the snapshot started
- * was retired with its state, and that retired state is the one the snapshot's end offsets
- * refer to; otherwise the current topic.
+ * The topic (incarnation) snapshot `s` refers to under that name. A snapshot records the topic id
+ * of each topic (`topic_ids`): the current topic or the retired one with that id. A snapshot
+ * written before topic ids were recorded goes by time: a topic re-created (or deleted) after the
+ * snapshot started was retired with its state, and that retired state is the one the snapshot's
+ * end offsets refer to; otherwise the current topic. Undefined when the line no longer holds it.
  */
 export function topicOf(m: Manifest, topic: string, s: Snapshot): TopicState | undefined {
+  const id = s.topic_ids?.[topic];
+  if (id !== undefined) {
+    const current = m.topics[topic];
+    if (current?.topic_id === id) return current;
+    return (m.retired_topics ?? []).find((r) => r.name === topic && r.topic_id === id && r.state)?.state;
+  }
   const started = Date.parse(s.started_at);
   const retired = (m.retired_topics ?? [])
     .filter((r) => r.name === topic && r.state && Date.parse(r.retired_at) > started)

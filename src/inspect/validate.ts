@@ -8,7 +8,8 @@
  *
  * Every problem is collected, keyed by the storage key it concerns; nothing stops at the first.
  */
-import { isNotFound, UsageError } from '../errors.ts';
+import { listSlots } from '../crypto/slots.ts';
+import { IntegrityError, isNotFound, UsageError } from '../errors.ts';
 import { decodeV2, seqOfKey, v2keys } from '../format/line-v2.ts';
 import {
   decodeManifest,
@@ -311,6 +312,10 @@ async function validateV2State(
       [`${backupId}/index/`, 'index'],
       [`${backupId}/chunks/`, 'chunk'],
     ];
+    // key slots (encrypted lines): signed, so a changed one is found without its key
+    for (const d of (await listSlots(storage, backupId)).damaged)
+      add(d.key, d.problem.replace(/^\S+ is corrupt: /, ''));
+    await checkOtherObjects(storage, backupId, add);
     for (const [prefix, kind] of kinds)
       for await (const o of storage.list(prefix)) {
         if (!o.key.endsWith('.json.zst')) continue;
@@ -333,6 +338,31 @@ async function validateV2State(
       ? v2keys.checkpoint(backupId, read.checkpoint.seq)
       : v2keys.head(backupId);
   return { manifest: read.view, stateKey, generations: seq, checked };
+}
+
+/** Objects validate reads in their own right (state, data, slots) or that are rewritten in place (leases, head). */
+const OWN_CHECKS =
+  /^[^/]+\/(?:log\/|checkpoints\/|index\/|chunks\/|data\/|keys\/|\.probe\/|head\.json$|lease\.json$|prune-lease\.json$)/;
+
+/**
+ * Every other object of the line (consumer-offset captures, maintenance.json, restore and offsets
+ * state) is read once: on an encrypted line the storage layer authenticates each one, and a
+ * changed one is an IntegrityError naming it.
+ */
+async function checkOtherObjects(
+  storage: StorageBackend,
+  backupId: string,
+  add: (key: string, problem: string) => void,
+): Promise<void> {
+  for await (const o of storage.list(`${backupId}/`)) {
+    if (OWN_CHECKS.test(o.key)) continue;
+    try {
+      await storage.get(o.key);
+    } catch (e) {
+      if (e instanceof IntegrityError) add(o.key, e.message.replace(/^\S+ is corrupt: /, ''));
+      else if (!isNotFound(e)) throw e;
+    }
+  }
 }
 
 function finish(r: ValidationReport): ValidationReport {

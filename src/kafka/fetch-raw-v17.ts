@@ -22,6 +22,12 @@ export interface RawFetchPartition {
   lastStableOffset: bigint;
   logStartOffset: bigint;
   currentLeader: { leaderId: number; leaderEpoch: number };
+  /**
+   * KIP-320: set when the request's last_fetched_epoch and fetch offset are not on the leader's
+   * log: the leader's last offset of that epoch (or the largest epoch below it). Records at or
+   * after `endOffset` read under that epoch are not in the leader's log (it was truncated).
+   */
+  divergingEpoch: { epoch: number; endOffset: bigint } | null;
   abortedTransactions: { producerId: bigint; firstOffset: bigint }[];
   preferredReadReplica: number;
   /** The record batches exactly as sent; may end with a partial batch. */
@@ -41,8 +47,15 @@ function skipTaggedFields(r: Reader, known: Record<number, (r: Reader) => void> 
     const tag = r.readUnsignedVarInt();
     const size = r.readUnsignedVarInt();
     const handler = known[tag];
-    if (handler) handler(r);
-    else r.skip(size);
+    if (!handler) {
+      r.skip(size);
+      continue;
+    }
+    // a tagged field is a struct with its own tagged fields: whatever the handler left unread
+    // (fields of a newer version) is skipped by the size, so the next tag is read in the right place
+    const start = r.position;
+    handler(r);
+    r.skip(start + size - r.position);
   }
 }
 
@@ -66,6 +79,7 @@ export function parseRawFetchResponse(
           lastStableOffset: r.readInt64(),
           logStartOffset: r.readInt64(),
           currentLeader: { leaderId: -1, leaderEpoch: -1 },
+          divergingEpoch: null,
           abortedTransactions: [],
           preferredReadReplica: -1,
           records: null,
@@ -81,6 +95,9 @@ export function parseRawFetchResponse(
           r.skip(length);
         }
         skipTaggedFields(r, {
+          0: (r) => {
+            p.divergingEpoch = { epoch: r.readInt32(), endOffset: r.readInt64() };
+          },
           1: (r) => {
             p.currentLeader = { leaderId: r.readInt32(), leaderEpoch: r.readInt32() };
           },

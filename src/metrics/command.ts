@@ -20,6 +20,8 @@ export interface CommandMetrics {
   restoreProgress(p: RestoreProgress): void;
   /** A failed call to Kafka (storage errors are counted by the storage wrapper). */
   error(kind: 'kafka', cls: 'transient' | 'permanent'): void;
+  /** Continuous backup: a followed topic was deleted or re-created during the run. */
+  topicGone(reason: 'deleted' | 'recreated'): void;
   /** Consumer groups moved at the end of a restore. */
   offsetsApplied(groups: { planned: number; applied: number; failed: number }): void;
   /** One produce request acknowledged after `seconds`. */
@@ -37,6 +39,7 @@ const disabled: CommandMetrics = {
   restoreProduced() {},
   offsetsApplied() {},
   error() {},
+  topicGone() {},
   ready() {},
   close: async () => {},
 };
@@ -67,6 +70,7 @@ export async function startCommandMetrics(
     restoreProduced: (seconds) => m.restoreProduced(seconds),
     offsetsApplied: (groups) => m.offsetsApplied(groups),
     error: (kind, cls) => m.error(kind, cls),
+    topicGone: (reason) => m.topicGone(reason),
     ready: () => m.markReady(),
     close: async () => {
       // batch jobs: keep the final values scrapable for a while (metrics.linger_secs)

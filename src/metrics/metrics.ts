@@ -17,7 +17,7 @@
  * every further topic is counted under topic="_other".
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { BackupProgress } from '../backup/options.ts';
+import type { BackupProgress, RetentionProgress } from '../backup/options.ts';
 import { StorageError } from '../errors.ts';
 import { commitSeqOfKey } from '../format/line-v2.ts';
 import { generationOfKey } from '../format/manifest.ts';
@@ -69,6 +69,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
   // common
   private readonly readyGauge: Gauge;
   private readonly errors: Counter<'kind' | 'class'>;
+  private topicsGone?: Counter<'reason'>;
   // backup (defined for the backup command only)
   private readonly records!: Counter<'topic'>;
   private readonly bytes!: Counter<'topic'>;
@@ -78,6 +79,10 @@ export class KafkaBackupMetrics implements StorageMetrics {
   private readonly pendingAge!: Gauge;
   private readonly eta!: Gauge;
   private readonly ratio!: Gauge;
+  private readonly oldestRestorable!: Gauge<'topic'>;
+  private readonly retentionDropped!: Counter;
+  private readonly retentionHorizon!: Gauge;
+  private readonly lastPrune!: Gauge;
   private readonly files!: Counter;
   private readonly partitions!: Gauge<'state'>;
   private readonly generation!: Gauge;
@@ -102,6 +107,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
     topics: new Map<string, { records: number; bytes: number }>(),
     stored: 0,
     files: 0,
+    retentionDropped: 0,
     restoreRecords: 0,
     restoreBytes: 0,
   };
@@ -204,6 +210,28 @@ export class KafkaBackupMetrics implements StorageMetrics {
       this.ratio = new Gauge({
         name: 'kafka_backup_compression_ratio',
         help: 'Bytes read divided by bytes stored, over the whole run (2 = stored data is half the size)',
+        registers: [],
+      });
+      // retention state: registered when the run first applies backup.retention
+      this.oldestRestorable = new Gauge({
+        name: 'kafka_backup_oldest_restorable_timestamp_seconds',
+        help: 'Unix time of the oldest record a restore of the line brings back, by topic, as of the last backup.retention this run applied',
+        labelNames: ['topic'],
+        registers: [],
+      });
+      this.retentionDropped = new Counter({
+        name: 'kafka_backup_retention_dropped_bytes_total',
+        help: "Bytes of data files this run's backup.retention dropped from the line's state: reclaimable, prune deletes them",
+        registers: [],
+      });
+      this.retentionHorizon = new Gauge({
+        name: 'kafka_backup_retention_horizon_timestamp_seconds',
+        help: 'Unix time of the record-time horizon of the last backup.retention this run applied (data older is dropped)',
+        registers: [],
+      });
+      this.lastPrune = new Gauge({
+        name: 'kafka_backup_last_prune_timestamp_seconds',
+        help: "Unix time of the line's last prune (maintenance.json), read when backup.retention is applied; 0 when none is recorded",
         registers: [],
       });
       this.files = new Counter({
@@ -351,6 +379,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
     this.partitions.set({ state: 'done' }, p.partitionsDone);
     if (p.lagSeconds >= 0) this.setLazy(this.lagSeconds, p.lagSeconds);
     this.pendingAge.set(p.oldestPendingSecs);
+    if (p.retention) this.retentionProgress(p.retention);
     if (p.recordsRemaining >= 0) {
       this.setLazy(this.lag, p.recordsRemaining);
       const elapsed = this.now() - this.started;
@@ -360,8 +389,38 @@ export class KafkaBackupMetrics implements StorageMetrics {
     }
   }
 
+  private retentionProgress(r: RetentionProgress): void {
+    for (const g of [this.oldestRestorable, this.retentionDropped, this.retentionHorizon, this.lastPrune]) {
+      const name = (g as unknown as { name: string }).name;
+      if (!this.registry.getSingleMetric(name)) this.registry.registerMetric(g);
+    }
+    // topics beyond the label limit share _other: it shows the oldest of them
+    const byLabel = new Map<string, number>();
+    for (const [topic, ms] of Object.entries(r.oldestRestorableMs)) {
+      const label = this.topics.label(topic);
+      if (ms >= 0) byLabel.set(label, Math.min(ms, byLabel.get(label) ?? ms));
+    }
+    for (const [topic, ms] of byLabel) this.oldestRestorable.set({ topic }, ms / 1000);
+    if (r.droppedBytes > this.seen.retentionDropped)
+      this.retentionDropped.inc(r.droppedBytes - this.seen.retentionDropped);
+    this.seen.retentionDropped = Math.max(this.seen.retentionDropped, r.droppedBytes);
+    this.retentionHorizon.set(r.horizonMs / 1000);
+    this.lastPrune.set(r.lastPruneMs === null ? 0 : r.lastPruneMs / 1000);
+  }
+
   error(kind: 'kafka' | 'storage', cls: 'transient' | 'permanent'): void {
     this.errors.inc({ kind, class: cls });
+  }
+
+  /** Continuous backup: a followed topic was deleted or re-created (a new topic id) during the run. */
+  topicGone(reason: 'deleted' | 'recreated'): void {
+    this.topicsGone ??= new Counter({
+      name: 'kafka_backup_topics_gone_total',
+      help: 'Followed topics deleted (reason deleted) or deleted and re-created with a new topic id (reason recreated) during a continuous backup',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.topicsGone.inc({ reason });
   }
 
   offsetsApplied(groups: { planned: number; applied: number; failed: number }): void {

@@ -187,7 +187,12 @@ export async function buildOffsetPlan(input: PlanInput): Promise<PlanOutcome> {
   ]);
 
   // pending entries
-  const timestamps = new SourceTimestamps(input.storage, input.manifest);
+  const timestamps = new SourceTimestamps(
+    input.storage,
+    input.manifest,
+    16,
+    input.manifest.snapshots.find((s) => s.id === input.snapshotId),
+  );
   const pending: Pending[] = [];
   const srcTs = new Map<string, Promise<number | null>>();
   const sourceTs = (topic: string, p: number, o: number): Promise<number | null> => {

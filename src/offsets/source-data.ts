@@ -6,9 +6,10 @@
  */
 import { IntegrityError } from '../errors.ts';
 import { isControl, splitBatches } from '../format/batch.ts';
-import type { FileEntry, Manifest } from '../format/manifest.ts';
+import type { FileEntry, Manifest, Snapshot } from '../format/manifest.ts';
 import { decodeRecords } from '../format/records.ts';
 import { readSegment } from '../format/segment.ts';
+import { topicOf } from '../inspect/summary.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 
 interface FileRecords {
@@ -19,18 +20,22 @@ interface FileRecords {
 export class SourceTimestamps {
   private readonly storage: StorageBackend;
   private readonly manifest: Manifest;
+  private readonly snapshot: Snapshot | undefined;
   private readonly cache = new Map<string, Promise<FileRecords>>();
   private readonly maxFiles: number;
 
-  constructor(storage: StorageBackend, manifest: Manifest, maxFiles = 16) {
+  /** With `snapshot`, a topic is the incarnation that snapshot holds (a topic re-created since is another history). */
+  constructor(storage: StorageBackend, manifest: Manifest, maxFiles = 16, snapshot?: Snapshot) {
     this.storage = storage;
     this.manifest = manifest;
+    this.snapshot = snapshot;
     this.maxFiles = maxFiles;
   }
 
   /** Timestamp of the first stored record with offset >= `offset`, or null when there is none. */
   async firstAtOrAfter(topic: string, partition: number, offset: number): Promise<number | null> {
-    const ps = this.manifest.topics[topic]?.partitions?.[String(partition)];
+    const ts = this.snapshot ? topicOf(this.manifest, topic, this.snapshot) : this.manifest.topics[topic];
+    const ps = ts?.partitions?.[String(partition)];
     if (!ps) return null;
     for (const f of ps.files) {
       if (f.last_offset < offset || f.records === 0) continue;

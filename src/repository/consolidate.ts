@@ -40,6 +40,7 @@ export const FANOUT = 8;
 interface WorkingPartition {
   start: number;
   next: number;
+  epoch?: number | undefined;
   chunks: ChunkRef[];
   files: FileEntry[];
   gaps: Gap[];
@@ -76,7 +77,14 @@ export interface ConsolidationResult {
 function workingFromIndex(name: string, meta: TopicMeta, key: string, index: TopicIndex): WorkingTopic {
   const partitions = new Map<string, WorkingPartition>();
   for (const [p, pi] of Object.entries(index.partitions))
-    partitions.set(p, { start: pi.start_offset, next: pi.next_offset, chunks: [...pi.chunks], files: [], gaps: [] });
+    partitions.set(p, {
+      start: pi.start_offset,
+      next: pi.next_offset,
+      epoch: pi.leader_epoch,
+      chunks: [...pi.chunks],
+      files: [],
+      gaps: [],
+    });
   return { name, meta, baseIndex: key, partitions, ends: structuredClone(index.snapshot_ends), dirty: false };
 }
 
@@ -139,6 +147,7 @@ export async function consolidate(
         };
         if (ch.start_offset !== undefined) wp.start = ch.start_offset;
         wp.next = ch.next_offset;
+        if (ch.leader_epoch !== undefined) wp.epoch = ch.leader_epoch;
         if (ch.files) wp.files.push(...ch.files);
         if (ch.gaps) wp.gaps.push(...ch.gaps);
         t.partitions.set(p, wp);
@@ -228,7 +237,12 @@ export async function consolidate(
         wp.chunks.push(ref);
         await mergeTiers(storage, backupId, t, Number(p), wp.chunks, seq, put);
       }
-      index.partitions[p] = { start_offset: wp.start, next_offset: wp.next, chunks: wp.chunks };
+      index.partitions[p] = {
+        start_offset: wp.start,
+        next_offset: wp.next,
+        chunks: wp.chunks,
+        ...(wp.epoch !== undefined ? { leader_epoch: wp.epoch } : {}),
+      };
     }
     const key = v2keys.index(backupId, seq, t.name, t.meta.topic_id);
     await put(key, encodeV2(index));

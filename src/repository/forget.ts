@@ -17,11 +17,13 @@ import {
   type ForgetPlanEntry,
   isEmptyPolicy,
   type KeepPolicy,
+  oldestRestorableAfter,
   type PartitionDrop,
   planDrop,
   planForget,
   snapshotsEntirelyDropped,
 } from './retention-policy.ts';
+import { stallAt } from './test-hooks.ts';
 
 const log = logger('forget');
 
@@ -49,6 +51,8 @@ export interface ForgetReport {
   horizon: string | null;
   drops: { topic: string; partition: number; below: number; files: number; records: number; bytes: number }[];
   dropped_bytes: number;
+  /** Per topic, epoch ms of the oldest restorable record once the drops are applied (-1: none). */
+  oldest_restorable: Record<string, number>;
   seq: number | null;
 }
 
@@ -129,6 +133,7 @@ export async function forget(storage: StorageBackend, backupId: string, o: Forge
         bytes: d.bytes,
       })),
       dropped_bytes: drops.reduce((n, d) => n + d.bytes, 0),
+      oldest_restorable: oldestRestorableAfter(view, drops),
       seq: null,
     };
     const ids = [...forgotten, ...byAge];
@@ -146,8 +151,10 @@ export async function forget(storage: StorageBackend, backupId: string, o: Forge
       body.drop = drop;
     }
     try {
+      await stallAt('forget', 'forget-planned');
       const c = await line.commitMaintenance(read!, body, o.writer);
       report.seq = c.seq;
+      await stallAt('forget', 'forget-committed');
       return report;
     } catch (e) {
       if (!(e instanceof MaintenanceRace) || attempt >= 20) throw e;

@@ -28,6 +28,7 @@ import {
   type Reachable,
   type RepackGroup,
 } from './prune-plan.ts';
+import { stallAt } from './test-hooks.ts';
 import type { V2Read } from './v2-read.ts';
 
 const log = logger('prune');
@@ -39,8 +40,6 @@ export interface PruneOptions {
   targetBytes: number;
   dryRun: boolean;
   writer: { run_id: string; host: string; pid: number; tool_version: string };
-  /** Tests: stop for good at a step, so a kill lands exactly there (KB_TEST_PRUNE_STALL). */
-  stallAt?: string;
 }
 
 export interface PruneReport {
@@ -67,12 +66,8 @@ export interface PruneReport {
   problems: string[];
 }
 
-async function stall(o: PruneOptions, point: string): Promise<void> {
-  if (o.stallAt !== point) return;
-  process.stderr.write(`prune: stalled at ${point}\n`);
-  // a timer keeps the process alive: a bare pending promise would let it exit
-  await new Promise(() => setInterval(() => undefined, 60_000));
-}
+/** Tests: stops for good at a named step, so a kill -9 lands exactly there (KB_TEST_STALL_AT). */
+const stall = (point: string) => stallAt('prune', point);
 
 async function listAll(storage: StorageBackend, prefix: string): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
@@ -176,6 +171,12 @@ async function repackGroup(
         return null;
       }
       const { header, blocks } = storedBlocks(bytes);
+      if (header.codec_chain.some((s) => s.type === 'encryption')) {
+        // each encrypted file has a key of its own: its sealed blocks cannot move to another file
+        log.info('encrypted files are not repacked', { file: f.key });
+        await writer?.abort();
+        return null;
+      }
       const c = JSON.stringify(header.codec_chain);
       if (!writer) {
         chain = c;
@@ -190,7 +191,10 @@ async function repackGroup(
         await writer.abort();
         return null;
       }
-      for (const b of blocks) await writer.appendCompressed(b.stored, b.rawLength, b);
+      for (const b of blocks) {
+        await writer.appendCompressed(b.stored, b.rawLength, b);
+        await stall('repack-writing');
+      }
     }
     const s = await writer!.finish();
     const entry: FileEntry = {
@@ -201,7 +205,7 @@ async function repackGroup(
       ...mergedEntry(g.files),
       created_at: new Date().toISOString(),
     } as FileEntry;
-    await stall(o, 'repacked');
+    await stall('repacked');
     const bad = await verifyFile(entry, ctx, await storage.load(key));
     if (bad.length) {
       problems.push(`${key}: the repacked file fails verification (${bad.join('; ')}); the old files stay`);
@@ -230,7 +234,7 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
     kept_young: 0,
     problems: [],
   };
-  await stall(o, 'started');
+  await stall('started');
 
   // 1-2. Repack and commit the replacement; a commit that loses its number plans again.
   if (o.repack)
@@ -266,7 +270,7 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
         report.seq = c.seq;
         report.repacked_into = written.length;
         report.repacked_files = report.repack.filter((r) => r.into).reduce((n, r) => n + r.files, 0);
-        await stall(o, 'committed');
+        await stall('committed');
         break;
       } catch (e) {
         // our new files are unlisted: drop them and plan again from the new state
@@ -301,7 +305,9 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
   if (o.dryRun) return report;
   for (const [i, d] of deletions.entries()) {
     await storage.delete(d.key);
-    if (i === 0) await stall(o, 'deleting');
+    if (i === 0) await stall('deleting');
+    // between the data files and the metadata objects
+    if (d.why === 'unreferenced data file' && deletions[i + 1]?.why !== d.why) await stall('deleted-data');
   }
   return report;
 }

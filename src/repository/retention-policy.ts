@@ -252,3 +252,25 @@ export function snapshotsEntirelyDropped(
     )
     .map((s) => s.id);
 }
+
+/**
+ * Per topic, the epoch ms of the oldest record a restore brings back once `drops` are applied:
+ * the smallest min_timestamp of the first kept file holding records, over the partitions; -1
+ * when no kept file holds one. (inspect/summary.ts retentionOf says the same of a stored view.)
+ */
+export function oldestRestorableAfter(view: Manifest, drops: PartitionDrop[]): Record<string, number> {
+  const below = new Map(drops.map((d) => [`${d.topic}\0${d.partition}`, d.below]));
+  const out: Record<string, number> = {};
+  for (const [topic, t] of Object.entries(view.topics)) {
+    let oldest = -1;
+    for (const [p, ps] of Object.entries(t.partitions)) {
+      const from = below.get(`${topic}\0${p}`) ?? Number.NEGATIVE_INFINITY;
+      const first = ps.files
+        .filter((f) => f.first_offset >= from && f.records > 0 && f.min_timestamp >= 0)
+        .sort((a, b) => a.first_offset - b.first_offset)[0];
+      if (first && (oldest < 0 || first.min_timestamp < oldest)) oldest = first.min_timestamp;
+    }
+    out[topic] = oldest;
+  }
+  return out;
+}

@@ -156,6 +156,7 @@ function applyPartition(t: TopicState, p: string, ch: PartitionChange, files: bo
   });
   if (ch.start_offset !== undefined) ps.start_offset = ch.start_offset;
   ps.next_offset = ch.next_offset;
+  if (ch.leader_epoch !== undefined) ps.leader_epoch = ch.leader_epoch;
   if (files) {
     if (ch.files) ps.files.push(...ch.files);
     if (ch.gaps) ps.gaps.push(...ch.gaps);
@@ -184,7 +185,7 @@ function applySnapshot(view: Manifest, s: SnapshotChange, scope: LoadScope): voi
  */
 export class CommittedState {
   private readonly meta = new Map<string, string>();
-  private readonly offsets = new Map<string, { start: number; next: number }>();
+  private readonly offsets = new Map<string, { start: number; next: number; epoch?: number | undefined }>();
   private readonly snapshots = new Map<string, string>();
   private readonly ends = new Map<string, number>();
   private retired = 0;
@@ -213,12 +214,14 @@ export class CommittedState {
           was &&
           was.next === ps.next_offset &&
           was.start === ps.start_offset &&
+          was.epoch === ps.leader_epoch &&
           !add?.files.length &&
           !add?.gaps.length
         )
           continue;
         const ch: PartitionChange = { next_offset: ps.next_offset };
         if (!was || was.start !== ps.start_offset) ch.start_offset = ps.start_offset;
+        if (ps.leader_epoch !== undefined && was?.epoch !== ps.leader_epoch) ch.leader_epoch = ps.leader_epoch;
         if (add?.files.length) ch.files = add.files;
         if (add?.gaps.length) ch.gaps = add.gaps;
         ((out.partitions ??= {})[name] ??= {})[p] = ch;
@@ -249,7 +252,7 @@ export class CommittedState {
     for (const [name, t] of Object.entries(view.topics)) {
       this.meta.set(name, JSON.stringify(metaOf(t)));
       for (const [p, ps] of Object.entries(t.partitions))
-        this.offsets.set(`${name}\0${p}`, { start: ps.start_offset, next: ps.next_offset });
+        this.offsets.set(`${name}\0${p}`, { start: ps.start_offset, next: ps.next_offset, epoch: ps.leader_epoch });
     }
     for (const s of view.snapshots) {
       const { end_offsets, ...rest } = s;

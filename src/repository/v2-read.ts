@@ -129,6 +129,7 @@ export async function readV2(storage: StorageBackend, backupId: string, scope: L
       const state: TopicState = { ...meta, partitions: {} };
       for (const [p, pi] of Object.entries(index.partitions)) {
         const ps: PartitionState = { start_offset: pi.start_offset, next_offset: pi.next_offset, files: [], gaps: [] };
+        if (pi.leader_epoch !== undefined) ps.leader_epoch = pi.leader_epoch;
         if (wantsFiles(scope, name, Number(p)))
           for (const ref of pi.chunks) {
             const key = chunkKey(backupId, name, meta.topic_id, Number(p), ref);

@@ -103,6 +103,8 @@ export interface RestoreResult {
   bytes: number;
   topics: {
     source: string;
+    /** The topic id (incarnation) of the source topic restored. */
+    source_topic_id?: string;
     target: string;
     partitions: number;
     records: number;
@@ -472,6 +474,7 @@ function summary(
       const r = reports.find((x) => x.topic === t.target);
       return {
         source: t.source,
+        ...(t.sourceTopicId ? { source_topic_id: t.sourceTopicId } : {}),
         target: t.target,
         partitions: t.targetPartitions,
         records: perTopic.get(t.target) ?? 0,

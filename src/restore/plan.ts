@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { selectTopics } from '../backup/topic-patterns.ts';
 import { UsageError } from '../errors.ts';
 import type { FileEntry, Manifest, Snapshot } from '../format/manifest.ts';
+import { topicOf } from '../inspect/summary.ts';
 import type { RestoreOptions } from './options.ts';
 
 export interface SourceRange {
@@ -23,6 +24,8 @@ export interface SourceRange {
 
 export interface TopicPlan {
   source: string;
+  /** The topic id (incarnation) of the source topic the snapshot holds (absent in plans of older versions). */
+  sourceTopicId?: string;
   target: string;
   sourcePartitions: number;
   /** Partition count of the target (existing, or to create). */
@@ -118,7 +121,14 @@ export function buildPlan(
   brokerCount: number,
 ): RestorePlan {
   const snapshot = chooseSnapshot(m, o.snapshot);
-  const available = Object.keys(m.topics).filter((t) => snapshot.end_offsets[t] !== undefined);
+  // each topic as the snapshot saw it: a topic re-created since is another incarnation (topicOf)
+  const incarnations = new Map(
+    Object.keys(snapshot.end_offsets).flatMap((t) => {
+      const ts = topicOf(m, t, snapshot);
+      return ts ? [[t, ts] as const] : [];
+    }),
+  );
+  const available = [...incarnations.keys()];
   const selected = selectTopics(available, { ...o.topics, include_internal: true });
   for (const src of Object.keys(o.topicMapping))
     if (!available.includes(src))
@@ -142,7 +152,7 @@ export function buildPlan(
   let recordsEstimate = 0;
   let bytesEstimate = 0;
   for (const src of selected) {
-    const ts = m.topics[src]!;
+    const ts = incarnations.get(src)!;
     const tgt = targetOf(src);
     const existing = targets.get(tgt);
     const pmap = o.partitionMapping[src] ?? {};
@@ -216,6 +226,7 @@ export function buildPlan(
     Object.assign(configs, o.topicConfigs[tgt] ?? o.topicConfigs[src] ?? {});
     topics.push({
       source: src,
+      sourceTopicId: ts.topic_id,
       target: tgt,
       sourcePartitions: sourceCount,
       targetPartitions: targetCount,

@@ -11,6 +11,9 @@
  *   endpoint                    blob service URL; default https://<account>.blob.core.windows.net;
  *                               for Azurite http://127.0.0.1:10000/devstoreaccount1
  *   buffer_size                 block size for streamed writes
+ *   encryption_scope            every write (Put Blob, Put Block, Put Block List) names this scope
+ *   customer_provided_key       CPK: the key (and its SHA-256) goes with every write and read;
+ *                               the SDK refuses it over plain HTTP
  *
  * Writes: put is a single Put Blob (If-None-Match: * for ifAbsent). The writer stages one block
  * per part (Put Block) and commit() commits the block list; staged blocks are invisible until
@@ -19,13 +22,14 @@
  *
  * The SDK's own retries are off (maxTries 1); retries happen in src/storage/retrying.ts.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DefaultAzureCredential } from '@azure/identity';
 import {
   AnonymousCredential,
   BlobServiceClient,
   type ContainerClient,
+  type CpkInfo,
   type StoragePipelineOptions,
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
@@ -73,6 +77,13 @@ export function azureError(error: unknown, op: string, where: string, container:
       hint: `create container ${container}, or fix the account/container in the storage settings`,
     });
   }
+  if (error instanceof Error && /must be used over HTTPS/i.test(error.message)) {
+    // the SDK's own refusal to send a customer-provided key in clear
+    return new StorageError(`${what}: a customer-provided key needs an https:// endpoint`, 'permanent', {
+      code: 'STORAGE_CONFIG',
+      hint: 'use the https:// blob endpoint, or remove storage.customer_provided_key',
+    });
+  }
   if (code === 'BlobNotFound' || status === 404) return notFound(what, error);
   if (code === 'BlobAlreadyExists' || code === 'ConditionNotMet' || status === 412) return alreadyExists(what, error);
   if (
@@ -110,6 +121,16 @@ export function azureError(error: unknown, op: string, where: string, container:
   });
 }
 
+/** The SDK's form of a customer-provided key: the key and its SHA-256, both base64. */
+function customerProvidedKey(base64Key: string): CpkInfo {
+  const key = Buffer.from(base64Key, 'base64');
+  return {
+    encryptionKey: base64Key,
+    encryptionKeySha256: createHash('sha256').update(key).digest('base64'),
+    encryptionAlgorithm: 'AES256',
+  };
+}
+
 export class AzureBackend implements StorageBackend {
   readonly location: string;
   readonly container: ContainerClient;
@@ -117,6 +138,10 @@ export class AzureBackend implements StorageBackend {
   private readonly prefix: string;
   private readonly partSize: number;
   private readonly listPageSize: number;
+  /** Options for every write: encryption scope or customer-provided key. */
+  private readonly writeOptions: { encryptionScope?: string; customerProvidedKey?: CpkInfo };
+  /** Options for every read of a blob's data or properties (customer-provided key). */
+  private readonly readOptions: { customerProvidedKey?: CpkInfo };
 
   constructor(options: StorageOptions, tuning: AzureTuning = {}) {
     const env = tuning.env ?? process.env;
@@ -184,6 +209,12 @@ export class AzureBackend implements StorageBackend {
     this.location = `azure://${accountName}/${this.containerName}/${this.prefix}`.replace(/\/$/, '');
     this.partSize = options.buffer_size ?? DEFAULT_BUFFER_SIZE;
     this.listPageSize = tuning.listPageSize ?? 1000;
+    const cpk = options.customer_provided_key ? customerProvidedKey(options.customer_provided_key) : undefined;
+    this.readOptions = cpk ? { customerProvidedKey: cpk } : {};
+    this.writeOptions = {
+      ...this.readOptions,
+      ...(options.encryption_scope ? { encryptionScope: options.encryption_scope } : {}),
+    };
   }
 
   private blob(key: string) {
@@ -198,7 +229,10 @@ export class AzureBackend implements StorageBackend {
   async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
     const blob = this.blob(key);
     try {
-      await blob.upload(body, body.length, options.ifAbsent ? { conditions: { ifNoneMatch: '*' } } : {});
+      await blob.upload(body, body.length, {
+        ...this.writeOptions,
+        ...(options.ifAbsent ? { conditions: { ifNoneMatch: '*' } } : {}),
+      });
     } catch (error) {
       throw this.err(error, 'put', key);
     }
@@ -214,7 +248,7 @@ export class AzureBackend implements StorageBackend {
       {
         uploadPart: async (index, data) => {
           try {
-            await blob.stageBlock(blockId(index), data, data.length);
+            await blob.stageBlock(blockId(index), data, data.length, this.writeOptions);
           } catch (error) {
             throw this.err(error, `stage block ${index} of`, key);
           }
@@ -227,10 +261,13 @@ export class AzureBackend implements StorageBackend {
           let count = parts;
           try {
             if (rest.length > 0) {
-              await blob.stageBlock(blockId(parts), rest, rest.length);
+              await blob.stageBlock(blockId(parts), rest, rest.length, this.writeOptions);
               count++;
             }
-            await blob.commitBlockList(Array.from({ length: count }, (_, i) => blockId(i)));
+            await blob.commitBlockList(
+              Array.from({ length: count }, (_, i) => blockId(i)),
+              this.writeOptions,
+            );
           } catch (error) {
             throw this.err(error, 'commit block list of', key);
           }
@@ -249,7 +286,7 @@ export class AzureBackend implements StorageBackend {
       return Readable.from([]);
     }
     try {
-      const res = await blob.download(range?.offset ?? 0, range?.length);
+      const res = await blob.download(range?.offset ?? 0, range?.length, this.readOptions);
       const body = res.readableStreamBody;
       return body ? Readable.from(body) : Readable.from([]);
     } catch (error) {
@@ -260,7 +297,7 @@ export class AzureBackend implements StorageBackend {
   async get(key: string): Promise<Buffer> {
     const blob = this.blob(key);
     try {
-      const res = await blob.download(0);
+      const res = await blob.download(0, undefined, this.readOptions);
       const chunks: Buffer[] = [];
       for await (const c of res.readableStreamBody ?? []) chunks.push(Buffer.from(c as Uint8Array));
       return Buffer.concat(chunks);
@@ -272,7 +309,7 @@ export class AzureBackend implements StorageBackend {
   async stat(key: string): Promise<ObjectInfo> {
     const blob = this.blob(key);
     try {
-      const p = await blob.getProperties();
+      const p = await blob.getProperties(this.readOptions);
       return { key, size: p.contentLength ?? 0, ...(p.lastModified ? { lastModified: p.lastModified } : {}) };
     } catch (error) {
       throw this.err(error, 'stat', key);

@@ -1,6 +1,6 @@
 /**
  * Google Cloud Storage backend (@google-cloud/storage, plus the JSON API's resumable-upload
- * and media endpoints over fetch for the streamed writer and ranged reads).
+ * and media endpoints over node:http (src/storage/http.ts) for the streamed writer and ranged reads).
  *
  * Configuration (StorageOptions) and environment:
  *   bucket, prefix        `gs://bucket/prefix`
@@ -10,6 +10,9 @@
  *   endpoint              API endpoint for an emulator (fake-gcs-server http://127.0.0.1:14443);
  *                         else STORAGE_EMULATOR_HOST; a custom endpoint is used without auth
  *   buffer_size           resumable-upload chunk, rounded down to a multiple of 256 KiB
+ *   kms_key_name          customer-managed key (Cloud KMS) for every new object (kmsKeyName)
+ *   encryption_key        customer-supplied key: x-goog-encryption-* headers on every write and
+ *                         read of object data (the library's encryptionKey for its own calls)
  *
  * Writer: one resumable upload session per object (started on the first full chunk or at
  * commit). Each chunk is PUT with `Content-Range: bytes a-b/*`; the last one carries the total
@@ -20,11 +23,13 @@
  *
  * The library's own retries are off (autoRetry false); retries happen in src/storage/retrying.ts.
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { type File, type StorageOptions as GcsClientOptions, Storage } from '@google-cloud/storage';
 import { StorageError } from '../errors.ts';
 import type { ByteRange, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from './backend.ts';
 import { alreadyExists, isNetworkError, messageOf, notFound, transient } from './errors.ts';
+import { type HttpAnswer, HttpClient } from './http.ts';
 import { checkKey } from './keys.ts';
 import { DEFAULT_BUFFER_SIZE, joinKey, normalisePrefix, type StorageOptions } from './options.ts';
 import { PartWriter } from './part-writer.ts';
@@ -40,7 +45,7 @@ export interface GcsTuning {
   env?: NodeJS.ProcessEnv;
 }
 
-/** An HTTP answer that was not what we wanted, from fetch (the library's ApiError has the same `code`). */
+/** An HTTP answer that was not what we wanted (the library's ApiError has the same `code`). */
 class HttpError extends Error {
   readonly code: number;
   constructor(status: number, text: string) {
@@ -99,6 +104,11 @@ export class GcsBackend implements StorageBackend {
   private readonly partSize: number;
   private readonly listPageSize: number;
   private readonly timeoutMs: number;
+  private readonly httpClient = new HttpClient();
+  private readonly kmsKeyName: string | undefined;
+  private readonly encryptionKey: Buffer | undefined;
+  /** x-goog-encryption-* headers of a customer-supplied key, for our own requests (else empty). */
+  private readonly keyHeaders: Record<string, string>;
 
   constructor(options: StorageOptions, tuning: GcsTuning = {}) {
     const env = tuning.env ?? process.env;
@@ -123,6 +133,15 @@ export class GcsBackend implements StorageBackend {
     );
     this.listPageSize = tuning.listPageSize ?? 1000;
     this.timeoutMs = tuning.requestTimeoutMs ?? 120_000;
+    this.kmsKeyName = options.kms_key_name;
+    this.encryptionKey = options.encryption_key ? Buffer.from(options.encryption_key, 'base64') : undefined;
+    this.keyHeaders = this.encryptionKey
+      ? {
+          'x-goog-encryption-algorithm': 'AES256',
+          'x-goog-encryption-key': this.encryptionKey.toString('base64'),
+          'x-goog-encryption-key-sha256': createHash('sha256').update(this.encryptionKey).digest('base64'),
+        }
+      : {};
     const clientOptions: GcsClientOptions = {
       retryOptions: { autoRetry: false, maxRetries: 0 },
       timeout: this.timeoutMs,
@@ -143,7 +162,10 @@ export class GcsBackend implements StorageBackend {
   }
 
   private file(key: string) {
-    return this.storage.bucket(this.bucketName).file(this.nameOf(key));
+    return this.storage.bucket(this.bucketName).file(this.nameOf(key), {
+      ...(this.encryptionKey ? { encryptionKey: this.encryptionKey } : {}),
+      ...(this.kmsKeyName ? { kmsKeyName: this.kmsKeyName } : {}),
+    });
   }
 
   private err(error: unknown, op: string, key?: string, write = false): StorageError {
@@ -156,12 +178,15 @@ export class GcsBackend implements StorageBackend {
     return Object.fromEntries(headers.entries());
   }
 
-  private async http(url: string, init: RequestInit & { headers?: Record<string, string> }): Promise<Response> {
-    return fetch(url, {
+  private async http(
+    url: string,
+    init: { method: string; headers?: Record<string, string>; body?: Uint8Array | string },
+  ): Promise<HttpAnswer> {
+    return this.httpClient.send(url, {
       ...init,
-      headers: { ...(await this.authHeaders()), ...init.headers },
-      signal: AbortSignal.timeout(this.timeoutMs),
-      redirect: 'manual',
+      headers: { ...(await this.authHeaders()), ...this.keyHeaders, ...init.headers },
+      timeoutMs: this.timeoutMs,
+      wholeTimeout: true,
     });
   }
 
@@ -184,8 +209,8 @@ export class GcsBackend implements StorageBackend {
     let failedBefore = false;
     const start = async (): Promise<string> => {
       if (session) return session;
-      const url = `${this.endpoint}/upload/storage/v1/b/${encodeURIComponent(this.bucketName)}/o?uploadType=resumable&name=${encodeURIComponent(name)}`;
-      let res: Response;
+      const url = `${this.endpoint}/upload/storage/v1/b/${encodeURIComponent(this.bucketName)}/o?uploadType=resumable&name=${encodeURIComponent(name)}${this.kmsKeyName ? `&kmsKeyName=${encodeURIComponent(this.kmsKeyName)}` : ''}`;
+      let res: HttpAnswer;
       try {
         res = await this.http(url, {
           method: 'POST',
@@ -193,15 +218,19 @@ export class GcsBackend implements StorageBackend {
             'content-type': 'application/json; charset=UTF-8',
             'x-upload-content-type': 'application/octet-stream',
           },
-          body: JSON.stringify({ name, contentType: 'application/octet-stream' }),
+          body: JSON.stringify({
+            name,
+            contentType: 'application/octet-stream',
+            ...(this.kmsKeyName ? { kmsKeyName: this.kmsKeyName } : {}),
+          }),
         });
       } catch (error) {
         throw this.err(error, 'start resumable upload of', key, true);
       }
-      const location = res.headers.get('location');
+      const location = res.header('location');
       if (!res.ok || !location)
         throw this.err(new HttpError(res.status, await res.text()), 'start resumable upload of', key, true);
-      await res.body?.cancel();
+      await res.drain();
       session = location;
       return session;
     };
@@ -211,10 +240,10 @@ export class GcsBackend implements StorageBackend {
         method: 'PUT',
         headers: { 'content-range': 'bytes */*', 'content-length': '0' },
       });
-      await res.body?.cancel();
+      await res.drain();
       if (res.status === 200 || res.status === 201) return 'done';
       if (res.status !== 308) throw new HttpError(res.status, 'status query failed');
-      const range = /bytes=0-(\d+)/.exec(res.headers.get('range') ?? '');
+      const range = /bytes=0-(\d+)/.exec(res.header('range') ?? '');
       return range ? Number(range[1]) + 1 : 0;
     };
     /** Sends bytes [offset, offset+data.length) of the object; `total` set on the last chunk. */
@@ -243,7 +272,7 @@ export class GcsBackend implements StorageBackend {
           headers: { 'content-range': range, 'content-length': String(body.length) },
           body,
         });
-        await res.body?.cancel();
+        await res.drain();
         const ok = total === undefined ? res.status === 308 : res.status === 200 || res.status === 201;
         if (!ok) throw new HttpError(res.status, `unexpected answer to ${what}`);
         failedBefore = false;
@@ -267,7 +296,7 @@ export class GcsBackend implements StorageBackend {
         discard: async () => {
           if (!session) return;
           const res = await this.http(session, { method: 'DELETE' }).catch(() => undefined);
-          await res?.body?.cancel();
+          await res?.drain();
         },
       },
       `'${key}' in ${this.location}`,
@@ -285,16 +314,20 @@ export class GcsBackend implements StorageBackend {
     if (range && (range.offset > 0 || range.length !== undefined)) {
       headers['range'] = `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}`;
     }
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await fetch(url, { headers: { ...(await this.authHeaders()), ...headers } });
+      // the timeout covers the wait for the answer, not a slow consumer of the stream
+      res = await this.httpClient.send(url, {
+        method: 'GET',
+        headers: { ...(await this.authHeaders()), ...this.keyHeaders, ...headers },
+        timeoutMs: this.timeoutMs,
+      });
     } catch (error) {
       throw this.err(error, 'load', key);
     }
     if (res.status !== 200 && res.status !== 206)
       throw this.err(new HttpError(res.status, await res.text()), 'load', key);
-    if (!res.body) return Readable.from([]);
-    return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    return res.body;
   }
 
   async get(key: string): Promise<Buffer> {
@@ -357,5 +390,7 @@ export class GcsBackend implements StorageBackend {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.httpClient.close();
+  }
 }

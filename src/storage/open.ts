@@ -46,6 +46,13 @@ export interface OpenStorageExtras {
   tuning?: StorageTuning;
   /** Request latency, errors, retries and breaker state go here (src/storage/metered.ts). */
   metrics?: StorageMetrics;
+  /**
+   * A long-running job (backup, restore): once its retries ran out on an open breaker, a call
+   * waits for the breaker's next trial and tries again, until the breaker gives up
+   * (give_up_after_secs) or, without a give-up deadline, for as long as the outage lasts.
+   * Otherwise (one-shot commands) only a breaker with a give-up deadline is waited through.
+   */
+  waitThroughOutages?: boolean;
 }
 
 /** Merges a URL (options.url) with explicit options; explicit fields win. */
@@ -123,8 +130,11 @@ export async function openStorage(
   }
   backend = retrying(backend, resolved.retry, {
     logger: storageLog,
-    // with a give-up deadline, calls wait through an open breaker until it closes or gives up
-    waitForBreaker: breakerGivesUp,
+    // calls wait through an open breaker until it closes, or until it gives up when it has a
+    // deadline (give_up_after_secs); without one (0, "retries forever") a storage outage longer
+    // than the retries used to end the run with exit 1 after a few seconds
+    waitForBreaker: breakerGivesUp || extras.waitThroughOutages === true,
+    ...(!breakerGivesUp && extras.waitThroughOutages ? { maxBreakerWaits: Number.POSITIVE_INFINITY } : {}),
     ...(extras.onRetry || sink
       ? {
           onRetry: (info: RetryInfo & { op: string; key: string }) => {

@@ -30,8 +30,11 @@ export interface StorageOptions {
   access_key_id?: string;
   secret_access_key?: string;
   session_token?: string;
+  /** Server-side encryption with keys S3 manages (AES256, SSE-S3) or with a KMS key (aws:kms, SSE-KMS). */
   sse?: 'AES256' | 'aws:kms';
   sse_kms_key_id?: string;
+  /** SSE-C: a 256-bit key of the user's, base64; sent with every object request, never stored by S3. */
+  sse_customer_key?: string;
   storage_class?: string;
   request_checksum_calculation?: 'when_supported' | 'when_required';
 
@@ -41,13 +44,21 @@ export interface StorageOptions {
   account_key?: string;
   sas_token?: string;
   connection_string?: string;
+  /** Azure: encryption scope (a key the account manages, possibly in Key Vault) for every write. */
+  encryption_scope?: string;
+  /** Azure: customer-provided key, 256-bit base64; sent with every blob request (HTTPS only). */
+  customer_provided_key?: string;
 
   // GCS
   credentials_file?: string;
   project_id?: string;
+  /** GCS: customer-managed key (Cloud KMS key resource name) for every new object. */
+  kms_key_name?: string;
+  /** GCS: customer-supplied key, 256-bit base64; sent with every object request. */
+  encryption_key?: string;
 
   // all backends
-  /** Part size for streamed writes (S3 multipart part, Azure block, GCS chunk). Default 8 MiB. */
+  /** Part size for streamed writes (S3 multipart part, Azure block, GCS chunk). Default 5 MiB. */
   buffer_size?: number;
   /** Requests in flight at once against this storage. Default 8. */
   max_concurrent_requests?: number;
@@ -57,7 +68,8 @@ export interface StorageOptions {
 /** Partial options, as parsed from a URL (backend may be implied by another field). */
 export type PartialStorageOptions = Partial<StorageOptions>;
 
-export const DEFAULT_BUFFER_SIZE = 8 * 1024 * 1024;
+/** 5 MiB, S3's smallest part: each open data file holds one part (see src/config/memory.ts). */
+export const DEFAULT_BUFFER_SIZE = 5 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 8;
 export const DEFAULT_RETRY: RetryOptions = { max_retries: 8, initial_delay_ms: 200, max_delay_ms: 30_000 };
 

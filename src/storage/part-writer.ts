@@ -2,6 +2,13 @@
  * The buffering shared by the object-store writers (S3 multipart, Azure blocks, GCS resumable
  * chunks): bytes are collected until `partSize`, then handed to `uploadPart` as one part.
  *
+ * Memory: each writer owns ONE part buffer, into which chunks are copied (so the caller's chunk,
+ * often a view of a larger allocation, is not kept alive) and which is reused for every part and
+ * handed to the SDK as is (no concatenated copy per part). It starts small and doubles up to
+ * partSize, so a file smaller than a part costs about its own size; it is dropped at commit or
+ * abort. An open writer therefore holds at most partSize bytes: the memory budget counts
+ * `open data files × storage.buffer_size` (src/config/memory.ts).
+ *
  * Retry contract (see ObjectWriter): a write() that failed may be called again with the SAME
  * chunk object; it resumes where it stopped (parts already uploaded are not sent again, the
  * failed part is rebuilt from the kept buffer and sent again under the same part number).
@@ -13,7 +20,10 @@ import { StorageError } from '../errors.ts';
 import type { ObjectInfo, ObjectWriter } from './backend.ts';
 
 export interface PartSink {
-  /** Uploads part `index` (0-based); all parts but the last are exactly partSize bytes. */
+  /**
+   * Uploads part `index` (0-based); all parts but the last are exactly partSize bytes. `data` is
+   * the writer's part buffer: it is refilled once the promise resolves, so keep no reference.
+   */
   uploadPart(index: number, data: Buffer): Promise<void>;
   /** Called by commit(): `partsUploaded` full parts were sent; `rest` is the tail (may be empty). */
   finish(partsUploaded: number, rest: Buffer, totalSize: number): Promise<ObjectInfo>;
@@ -25,8 +35,9 @@ export class PartWriter implements ObjectWriter {
   private readonly partSize: number;
   private readonly sink: PartSink;
   private readonly what: string;
-  private buffered: Uint8Array[] = [];
-  private bufferedSize = 0;
+  /** The part being filled; reused after each upload, dropped at commit/abort. */
+  private part: Buffer | undefined;
+  private filled = 0;
   private parts = 0;
   private written = 0;
   private resume: { chunk: Uint8Array; pos: number } | undefined;
@@ -55,23 +66,24 @@ export class PartWriter implements ObjectWriter {
       }
       pos = this.resume.pos;
     }
-    while (this.bufferedSize + (chunk.length - pos) >= this.partSize) {
-      const take = this.partSize - this.bufferedSize;
-      const data = Buffer.concat([...this.buffered, chunk.subarray(pos, pos + take)], this.partSize);
-      try {
-        await this.sink.uploadPart(this.parts, data);
-      } catch (error) {
-        this.resume = { chunk, pos };
-        throw error;
+    for (;;) {
+      // A full part is uploaded before anything more is copied (after a failure it is still full).
+      if (this.filled === this.partSize) {
+        try {
+          await this.sink.uploadPart(this.parts, this.ensureCapacity(this.partSize));
+        } catch (error) {
+          this.resume = { chunk, pos };
+          throw error;
+        }
+        this.parts++;
+        this.filled = 0;
       }
-      this.parts++;
-      this.buffered = [];
-      this.bufferedSize = 0;
+      if (pos >= chunk.length) break;
+      const take = Math.min(chunk.length - pos, this.partSize - this.filled);
+      const part = this.ensureCapacity(this.filled + take);
+      part.set(chunk.subarray(pos, pos + take), this.filled);
+      this.filled += take;
       pos += take;
-    }
-    if (pos < chunk.length) {
-      this.buffered.push(chunk.subarray(pos));
-      this.bufferedSize += chunk.length - pos;
     }
     this.resume = undefined;
     this.written += chunk.length;
@@ -83,20 +95,34 @@ export class PartWriter implements ObjectWriter {
     if (this.resume) {
       throw new StorageError(`writer for ${this.what}: a write failed and was not retried; abort it`, 'permanent');
     }
-    const rest = Buffer.concat(this.buffered, this.bufferedSize);
+    const rest = this.part ? this.part.subarray(0, this.filled) : Buffer.alloc(0);
     this.info = await this.sink.finish(this.parts, rest, this.written);
     this.state = 'committed';
-    this.buffered = [];
+    this.part = undefined;
     return this.info;
   }
 
   async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'aborted';
-    this.buffered = [];
+    this.part = undefined;
     this.resume = undefined;
     await this.sink.discard(this.parts);
   }
+
+  /** The part buffer with room for `bytes` (bytes <= partSize), grown by doubling. */
+  private ensureCapacity(bytes: number): Buffer {
+    if (this.part && this.part.length >= bytes) return this.part;
+    let size = Math.min(this.partSize, Math.max(PartWriter.FIRST_CAPACITY, this.part?.length ?? 0));
+    while (size < bytes) size = Math.min(this.partSize, size * 2);
+    const grown = Buffer.allocUnsafeSlow(size);
+    if (this.part) this.part.copy(grown, 0, 0, this.filled);
+    this.part = grown;
+    return grown;
+  }
+
+  /** The first allocation of a writer's part buffer. */
+  static readonly FIRST_CAPACITY = 256 * 1024;
 
   private checkOpen(action: string): void {
     if (this.state !== 'open') {

@@ -36,6 +36,8 @@ export interface RetryingHooks {
    * again instead of failing (the breaker's give-up deadline then bounds the wait).
    */
   waitForBreaker?: boolean;
+  /** Breaker cycles a call may wait through (default MAX_BREAKER_WAITS; unbounded when the breaker never gives up). */
+  maxBreakerWaits?: number;
 }
 
 export function isTransient(error: unknown): boolean {
@@ -65,7 +67,13 @@ export function retrying(inner: StorageBackend, options: RetryOptions, hooks: Re
         return await runOnce(op, key, fn);
       } catch (error) {
         const at = breakerRetryAt(error);
-        if (at === null || !hooks.waitForBreaker || waits >= MAX_BREAKER_WAITS || hooks.signal?.aborted) throw error;
+        if (
+          at === null ||
+          !hooks.waitForBreaker ||
+          waits >= (hooks.maxBreakerWaits ?? MAX_BREAKER_WAITS) ||
+          hooks.signal?.aborted
+        )
+          throw error;
         const delay = Math.max(0, at - Date.now()) + Math.floor(Math.random() * 100);
         hooks.logger?.info('storage circuit breaker is open; waiting for its next trial', { op, key, delay_ms: delay });
         await new Promise((r) => setTimeout(r, delay));

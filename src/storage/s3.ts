@@ -9,7 +9,8 @@
  *   access_key_id + secret_access_key (+ session_token)
  *                               else the SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
  *                               AWS_PROFILE and ~/.aws, web identity, ECS/EC2 metadata)
- *   sse, sse_kms_key_id         server-side encryption on every write
+ *   sse, sse_kms_key_id         server-side encryption on every write (SSE-S3, SSE-KMS)
+ *   sse_customer_key            SSE-C: the key goes with every write AND read of an object
  *   storage_class               on every write
  *   request_checksum_calculation 'when_required' for servers that reject the SDK's default CRC32 checksums
  *   buffer_size                 multipart part size (at least 5 MiB, S3's minimum)
@@ -166,6 +167,8 @@ export class S3Backend implements StorageBackend {
   private readonly partSize: number;
   private readonly listPageSize: number;
   private readonly writeParams: Record<string, string>;
+  /** SSE-C headers: on every request that touches an object's data or metadata. */
+  private readonly keyParams: { SSECustomerAlgorithm?: string; SSECustomerKey?: string };
 
   constructor(options: StorageOptions, tuning: S3Tuning = {}) {
     const env = tuning.env ?? process.env;
@@ -214,7 +217,11 @@ export class S3Backend implements StorageBackend {
     if (options.sse) params['ServerSideEncryption'] = options.sse;
     if (options.sse === 'aws:kms' && options.sse_kms_key_id) params['SSEKMSKeyId'] = options.sse_kms_key_id;
     if (options.storage_class) params['StorageClass'] = options.storage_class;
-    this.writeParams = params;
+    // The SDK adds the key's MD5 (x-amz-server-side-encryption-customer-key-MD5) itself.
+    this.keyParams = options.sse_customer_key
+      ? { SSECustomerAlgorithm: 'AES256', SSECustomerKey: options.sse_customer_key }
+      : {};
+    this.writeParams = { ...params, ...this.keyParams };
   }
 
   private keyOf(key: string): string {
@@ -267,6 +274,7 @@ export class S3Backend implements StorageBackend {
             PartNumber: index + 1,
             Body: data,
             ContentLength: data.length,
+            ...this.keyParams,
           }),
         );
         etags[index] = out.ETag ?? '';
@@ -294,6 +302,7 @@ export class S3Backend implements StorageBackend {
                 Key,
                 UploadId,
                 MultipartUpload: { Parts: etags.slice(0, count).map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+                ...this.keyParams,
               }),
             );
           } catch (error) {
@@ -333,7 +342,7 @@ export class S3Backend implements StorageBackend {
         : `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}`;
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key, ...(Range ? { Range } : {}) }),
+        new GetObjectCommand({ Bucket: this.bucket, Key, ...(Range ? { Range } : {}), ...this.keyParams }),
       );
       return out.Body as Readable;
     } catch (error) {
@@ -344,7 +353,7 @@ export class S3Backend implements StorageBackend {
   async get(key: string): Promise<Buffer> {
     const Key = this.keyOf(key);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, ...this.keyParams }));
       if (!out.Body) return Buffer.alloc(0);
       return Buffer.from(await out.Body.transformToByteArray());
     } catch (error) {
@@ -355,7 +364,7 @@ export class S3Backend implements StorageBackend {
   async stat(key: string): Promise<ObjectInfo> {
     const Key = this.keyOf(key);
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key, ...this.keyParams }));
       return { key, size: out.ContentLength ?? 0, ...(out.LastModified ? { lastModified: out.LastModified } : {}) };
     } catch (error) {
       throw s3Error(error, 'stat', this.bucket, key);

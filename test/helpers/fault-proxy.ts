@@ -15,8 +15,17 @@
  * with neither it lasts until clear()); `match` limits the fault to the requests it accepts (the
  * others pass and are not counted). Counters: requests seen, faults injected.
  * Requests from S3-style clients get an S3 XML error body, so SDKs parse a proper error code.
+ * `log` holds every request's method, URL and headers, as it reached the proxy: what a backend
+ * actually sent (the storage-side encryption tests read it).
  */
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
 export type Fault =
@@ -51,6 +60,8 @@ export class FaultProxy {
   faultsInjected = 0;
   /** Requests applied by the server whose answer was dropped ('lose-answer'), with the server's status. */
   readonly lostAnswers: { method: string; url: string; status: number }[] = [];
+  /** Every request seen, in order. */
+  readonly log: { method: string; url: string; headers: IncomingHttpHeaders }[] = [];
   private server: Server | undefined;
   private fault: Fault | undefined;
   private plan: FaultPlan = {};
@@ -113,6 +124,7 @@ export class FaultProxy {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests++;
+    this.log.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     const fault = this.pick(req);
     if (fault?.kind === 'drop') {
       req.socket.destroy();

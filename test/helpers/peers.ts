@@ -41,8 +41,12 @@ export interface SpecRecord {
   producer?: number;
 }
 
-/** A spec line: a record, a flush of every producer (ends the current batches), or the end of producer n's transaction. */
-export type SpecLine = SpecRecord | { flush: true } | { end: number };
+/**
+ * A spec line: a record, a flush of every producer (ends the current batches), the end of
+ * producer n's transaction, or a pause: flush, create `<await>.ready`, wait until the file
+ * `await` exists (open transactions stay open meanwhile).
+ */
+export type SpecLine = SpecRecord | { flush: true } | { end: number } | { await: string };
 
 /** Where a spec record landed, in spec order (index counts records only, not flush/end lines). */
 export interface ProducedRecord {

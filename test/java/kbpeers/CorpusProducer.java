@@ -48,6 +48,9 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *   {"flush":true}   flushes every producer: records between flushes (and between switches of
  *                    producer) become one batch per partition, so offsets of batches are known.
  *   {"end":p}        ends producer p's open transaction.
+ *   {"await":"PATH"} flushes every producer (open transactions stay open), creates PATH + ".ready",
+ *                    then waits until PATH exists: a test acts on the log meanwhile (e.g. DeleteRecords
+ *                    while a transaction is open) and creates PATH to let the spec go on.
  *   Log order of records follows spec order: switching producer flushes the previous one first,
  *   and an end line flushes every producer. Transaction markers are written by the coordinator
  *   after commit/abort returns, so a record another producer sends right after an end line may
@@ -222,6 +225,17 @@ public final class CorpusProducer {
     for (Map<String, Object> m : specs) {
       if (Boolean.TRUE.equals(m.get("flush"))) {
         flushAll();
+        continue;
+      }
+      if (m.containsKey("await")) {
+        flushAll();
+        Path go = Path.of((String) m.get("await"));
+        Files.writeString(Path.of(go + ".ready"), "");
+        long deadline = System.currentTimeMillis() + 600_000;
+        while (!Files.exists(go)) {
+          if (System.currentTimeMillis() > deadline) throw new IllegalStateException("nobody created " + go);
+          Thread.sleep(50);
+        }
         continue;
       }
       if (m.containsKey("end")) {

@@ -56,6 +56,7 @@ export function fetched(
     lastStableOffset: BigInt(o.hw ?? 1_000_000),
     logStartOffset: 0n,
     currentLeader: { leaderId: 1, leaderEpoch: 0 },
+    divergingEpoch: null,
     abortedTransactions: o.aborted ?? [],
     preferredReadReplica: -1,
     records: batches.length ? Buffer.concat(batches) : null,

@@ -37,7 +37,20 @@ test('the recorder sees the Kafka client when a command does load it', () => {
   assert.ok(heavy(r.modules).includes('@platformatic/kafka'), 'record-loads must see @platformatic/kafka');
 });
 
-for (const args of [['--version'], ['--help'], ['offsets', '--help'], ['restore', '--help']]) {
+test('--version loads only the version: not even the program (commander, the commands, the config schema)', () => {
+  const r = loadedBy(['--version']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(
+    r.modules.some((u) => u.endsWith('/src/version.ts')),
+    'the recorder saw the version load',
+  );
+  assert.deepEqual(
+    r.modules.filter((u) => u.includes('/node_modules/') || /\/src\/(cli\/program|config)\//.test(u)),
+    [],
+  );
+});
+
+for (const args of [['--help'], ['offsets', '--help'], ['restore', '--help']]) {
   test(`${args.join(' ')} loads no Kafka client, prom-client or storage SDK`, () => {
     const r = loadedBy(args);
     assert.equal(r.code, 0, r.stderr);

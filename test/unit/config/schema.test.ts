@@ -19,13 +19,14 @@ test('minimal config gets every default', () => {
   assert.equal(c.target, undefined);
   assert.equal(c.storage?.backend, 'filesystem');
   assert.equal(c.storage?.path, '/var/backups/kafka');
-  assert.equal(c.storage?.buffer_size, 8388608);
+  assert.equal(c.storage?.buffer_size, 5242880);
   assert.equal(c.storage?.max_concurrent_requests, 8);
   assert.deepEqual(c.storage?.retry, { max_retries: 8, initial_delay_ms: 200, max_delay_ms: 30000 });
   assert.deepEqual(c.backup, {
     mode: 'snapshot',
     start: 'earliest',
     compression: 'zstd',
+    encryption: { enabled: false, provider: 'raw', scrypt_log_n: 17 },
     file_checksum: 'crc32c',
     batch_size: 10000,
     max_batch_bytes: 1048576,

@@ -113,6 +113,31 @@ describe('KafkaBackupMetrics', () => {
     assert.equal((await scrape(m)).get('kafka_backup_oldest_pending_record_age_seconds'), 0);
   });
 
+  test('retention state appears once the run applied backup.retention: oldest restorable, dropped bytes, last prune', async () => {
+    const m = new KafkaBackupMetrics({ command: 'backup', backupId: 'b', maxTopicLabels: 1 });
+    m.backupProgress(progress({}));
+    let s = await scrape(m);
+    assert.equal(s.get('kafka_backup_retention_horizon_timestamp_seconds'), undefined, 'absent before retention');
+    const retention = {
+      horizonMs: 1_700_000_000_000,
+      droppedBytes: 4096,
+      oldestRestorableMs: { a: 1_700_000_500_000, b: 1_700_000_200_000, c: 1_700_000_300_000, d: -1 },
+      lastPruneMs: null,
+    };
+    m.backupProgress(progress({ retention }));
+    s = await scrape(m);
+    assert.equal(s.get('kafka_backup_retention_horizon_timestamp_seconds'), 1_700_000_000);
+    assert.equal(s.get('kafka_backup_retention_dropped_bytes_total'), 4096);
+    assert.equal(s.get('kafka_backup_last_prune_timestamp_seconds'), 0, 'no prune recorded');
+    assert.equal(s.get('kafka_backup_oldest_restorable_timestamp_seconds{topic="a"}'), 1_700_000_500);
+    // topics past the label limit share _other, which shows the oldest of them
+    assert.equal(s.get(`kafka_backup_oldest_restorable_timestamp_seconds{topic="${OTHER_TOPIC}"}`), 1_700_000_200);
+    m.backupProgress(progress({ retention: { ...retention, droppedBytes: 5000, lastPruneMs: 1_700_000_900_000 } }));
+    s = await scrape(m);
+    assert.equal(s.get('kafka_backup_retention_dropped_bytes_total'), 5000, 'the counter grows by difference');
+    assert.equal(s.get('kafka_backup_last_prune_timestamp_seconds'), 1_700_000_900);
+  });
+
   test('a committed manifest generation is a checkpoint; storage errors are classified', async () => {
     let now = 100;
     const m = new KafkaBackupMetrics({ command: 'backup', backupId: 'b', maxTopicLabels: 10, now: () => now });

@@ -9,6 +9,7 @@ import type { FileEntry, Manifest, Snapshot } from '../../../src/format/manifest
 import {
   applyPolicy,
   type KeepPolicy,
+  oldestRestorableAfter,
   type PolicySnapshot,
   parseDuration,
   planDrop,
@@ -227,5 +228,19 @@ describe('record-time horizon', () => {
       snapshotsEntirelyDropped(v, drops, (s) => s.id === 'live'),
       ['old', 'edge'],
     );
+  });
+
+  test('the oldest restorable record after a drop is the first kept file with records', () => {
+    const v = lineWith([file(0, 10, 100), file(10, 10, 200), file(20, 10, 900), file(30, 10, 150)]);
+    const empty = { ...file(40, 5, -1), records: 0, min_timestamp: -1 };
+    v.topics['t']!.partitions['0']!.files.push(empty);
+    assert.deepEqual(oldestRestorableAfter(v, []), { t: 90 });
+    assert.deepEqual(oldestRestorableAfter(v, planDrop(v, 500)), { t: 890 });
+    // a second partition with an older first record wins; one with nothing kept says -1
+    v.topics['t']!.partitions['1'] = { start_offset: 0, next_offset: 10, files: [file(0, 10, 50)], gaps: [] };
+    assert.deepEqual(oldestRestorableAfter(v, planDrop(v, 500)), { t: 890 });
+    assert.deepEqual(oldestRestorableAfter(v, []), { t: 40 });
+    const all = planDrop(v, 10_000);
+    assert.deepEqual(oldestRestorableAfter(v, all), { t: -1 });
   });
 });

@@ -46,7 +46,7 @@ class Fake implements StorageBackend {
       {
         uploadPart: async (i, d) => {
           await this.step();
-          parts[i] = d;
+          parts[i] = Buffer.from(d); // the part buffer is reused after this resolves
         },
         finish: async (n, rest, total) => {
           await this.step();

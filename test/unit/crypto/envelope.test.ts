@@ -1,0 +1,152 @@
+/**
+ * The envelope: key slots (raw and passphrase providers), the storage layer that seals a line's
+ * objects, and encrypted data files, on a real directory.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { AuthenticationError, randomKey } from '../../../src/crypto/aead.ts';
+import { newMasterKey } from '../../../src/crypto/keyring.ts';
+import { isEncryptedObject } from '../../../src/crypto/object.ts';
+import { kekFor, newKek, parseRawKey } from '../../../src/crypto/providers.ts';
+import { makeSlot, openSlot } from '../../../src/crypto/slots.ts';
+import { withEncryption } from '../../../src/crypto/storage.ts';
+import { KeyError } from '../../../src/errors.ts';
+import { readSegment, SegmentCorruptError, SegmentWriter } from '../../../src/format/segment.ts';
+import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
+
+const raw = (key: Buffer) => ({ type: 'raw' as const, key, from: 'test' });
+
+function files(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name));
+}
+
+async function collect(it: AsyncGenerator<{ raw: Buffer }, unknown>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const b of it) out.push(b.raw);
+  return out;
+}
+
+describe('raw keys', () => {
+  test('32 bytes, hex and base64 are accepted; anything else is a KeyError', () => {
+    const k = randomKey();
+    assert.deepEqual(parseRawKey(k, 'x'), k);
+    assert.deepEqual(parseRawKey(Buffer.from(`${k.toString('hex')}\n`), 'x'), k);
+    assert.deepEqual(parseRawKey(Buffer.from(k.toString('base64')), 'x'), k);
+    assert.throws(
+      () => parseRawKey(Buffer.from('short'), 'file f'),
+      (e: Error) => e instanceof KeyError && /file f/.test(e.message) && !/short/.test(e.message),
+    );
+  });
+});
+
+describe('key slots', () => {
+  test('a slot opens with its key only, and a changed field breaks it', async () => {
+    const ring = { backup_id: 'l', keys: [newMasterKey()] };
+    const kek = randomKey();
+    const slot = makeSlot('s1', { type: 'raw' }, kek, ring);
+    assert.deepEqual(openSlot(slot, kek).keys[0]!.key, ring.keys[0]!.key);
+    assert.throws(() => openSlot(slot, randomKey()), AuthenticationError);
+    assert.throws(() => openSlot({ ...slot, master_keys: ['mk-other'] }, kek), AuthenticationError);
+    assert.throws(() => openSlot({ ...slot, backup_id: 'other' }, kek), AuthenticationError);
+  });
+
+  test('passphrase slots keep their scrypt parameters and derive the same key again', async () => {
+    const source = { type: 'passphrase' as const, passphrase: 'correct horse', from: 'test', logN: 14 };
+    const { kek, provider } = await newKek(source, 'l', 'p1');
+    assert.equal(provider.type, 'passphrase');
+    assert.equal(provider.type === 'passphrase' && provider.log_n, 14);
+    const slot = makeSlot('p1', provider, kek, { backup_id: 'l', keys: [newMasterKey()] });
+    assert.deepEqual(await kekFor(source, slot), kek);
+    assert.notDeepEqual(await kekFor({ ...source, passphrase: 'wrong' }, slot), kek);
+    assert.equal(await kekFor(raw(kek), slot), null, 'a raw key is not tried on a passphrase slot');
+  });
+});
+
+describe('encrypted storage', () => {
+  test('a new line gets a slot; its objects and data blocks are sealed; readers need the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kb-enc-'));
+    const key = randomKey();
+    const fs = new FilesystemBackend({ path: dir });
+    const enc = withEncryption(fs, { source: raw(key), create: true });
+    const secret = Buffer.from('the-secret-record-value '.repeat(20));
+    await enc.put('line/log/0000000001.json.zst', secret, { ifAbsent: true });
+    await enc.put('line/consumer-offsets/s/1.json', secret);
+    await enc.put('line/head.json', Buffer.from('{"clear":true}'));
+    // a retried create-if-absent of the same content is our own write, not a conflict
+    await enc.put('line/consumer-offsets/s/1.json', secret, { ifAbsent: true });
+    await assert.rejects(
+      enc.put('line/consumer-offsets/s/1.json', Buffer.from('other'), { ifAbsent: true }),
+      (e: Error & { storageKind?: string }) => e.storageKind === 'already-exists',
+    );
+
+    const w = new SegmentWriter(await enc.openWriter('line/data/t/0/f.kbs'), 'line/data/t/0/f.kbs', {
+      format: 'kafka-backup/segment',
+      version: 1,
+      backup_id: 'line',
+      run_id: 'r',
+      topic: 't',
+      topic_id: 'id',
+      partition: 0,
+      codec_chain: [{ type: 'compression', name: 'none' }],
+      created_at: '',
+    });
+    const meta = { firstOffset: 0, lastOffset: 0, recordCount: 1, batchCount: 1, minTimestamp: 1, maxTimestamp: 1 };
+    await w.appendBlock(secret, meta);
+    await w.appendBlock(secret, { ...meta, firstOffset: 1, lastOffset: 1 });
+    const summary = await w.finish();
+
+    for (const f of files(dir)) {
+      const bytes = readFileSync(f);
+      assert.equal(bytes.includes(Buffer.from('the-secret-record-value')), false, `${f} holds the plaintext`);
+    }
+    assert.ok(isEncryptedObject(readFileSync(join(dir, 'line/consumer-offsets/s/1.json'))));
+    assert.equal(readFileSync(join(dir, 'line/head.json'), 'utf8'), '{"clear":true}');
+    assert.deepEqual(await enc.get('line/consumer-offsets/s/1.json'), secret);
+
+    const blocks = await collect(
+      readSegment('line/data/t/0/f.kbs', await fs.load('line/data/t/0/f.kbs'), {
+        expected: { size: summary.size, crc32c: summary.checksum.value },
+      }),
+    );
+    assert.deepEqual(blocks, [secret, secret]);
+
+    // a flipped payload byte (CRC fixed up by nobody) is found by the CRC; swap two blocks' payloads and the tag fails
+    const path = join(dir, 'line/data/t/0/f.kbs');
+    const bytes = readFileSync(path);
+    const size = statSync(path).size;
+    assert.equal(size, summary.size);
+    const first = bytes.indexOf(Buffer.from('KBBK'));
+    const second = bytes.indexOf(Buffer.from('KBBK'), first + 4);
+    const swapped = Buffer.from(bytes);
+    // block 1's header and payload in block 0's place: same CRCs, wrong nonce
+    bytes.copy(swapped, first, second, second + (second - first));
+    writeFileSync(join(dir, 'swapped.kbs'), swapped);
+    await assert.rejects(
+      collect(readSegment('swapped.kbs', await fs.load('swapped.kbs'))),
+      (e: Error) => e instanceof SegmentCorruptError && /authentication tag/.test(e.message),
+    );
+
+    // a reader with another key, or none, gets a KeyError and writes nothing
+    const before = files(dir).length;
+    for (const settings of [{}, { source: raw(randomKey()) }]) {
+      const other = withEncryption(new FilesystemBackend({ path: dir }), settings);
+      await assert.rejects(other.get('line/consumer-offsets/s/1.json'), KeyError);
+      await assert.rejects(other.put('line/lease.json', Buffer.from('{}')), KeyError);
+      await assert.rejects(other.openWriter('line/data/t/0/g.kbs'), KeyError);
+    }
+    assert.equal(files(dir).length, before);
+  });
+
+  test('an existing unencrypted line is not turned into an encrypted one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kb-enc-'));
+    const fs = new FilesystemBackend({ path: dir });
+    await fs.put('line/head.json', Buffer.from('{}'));
+    const enc = withEncryption(fs, { source: raw(randomKey()), create: true });
+    await assert.rejects(enc.put('line/log/0000000002.json.zst', Buffer.from('x')), /exists and is not encrypted/);
+  });
+});
