@@ -52,14 +52,19 @@ export function registerOperatorCommand(program: Command): void {
         throw new UsageError(`--resync-interval must be a positive number of seconds, found ${o.resyncInterval}`);
       configureLogging({ json: true });
       const log = logger('operator');
-      const [{ Kube, loadKubeConfig }, { Controller }, { LeaderElector }, { OperatorMetrics }, { startOperatorHttp }] =
-        await Promise.all([
-          import('../operator/kube.ts'),
-          import('../operator/controller.ts'),
-          import('../operator/leader.ts'),
-          import('../operator/metrics.ts'),
-          import('../operator/http.ts'),
-        ]);
+      const [
+        { Kube, loadKubeConfig, errorText },
+        { Controller },
+        { LeaderElector },
+        { OperatorMetrics },
+        { startOperatorHttp },
+      ] = await Promise.all([
+        import('../operator/kube.ts'),
+        import('../operator/controller.ts'),
+        import('../operator/leader.ts'),
+        import('../operator/metrics.ts'),
+        import('../operator/http.ts'),
+      ]);
       const kube = new Kube(
         loadKubeConfig({
           ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
@@ -71,6 +76,8 @@ export function registerOperatorCommand(program: Command): void {
         ? new LeaderElector(kube, {
             namespace: o.leaderElectionNamespace ?? process.env['POD_NAMESPACE'] ?? 'default',
             name: o.leaseName,
+            onError: (e) =>
+              log.warn('leader election: the Lease could not be read or written', { error: errorText(e) }),
             onChange: (leader) => {
               metrics.leader(leader);
               log.info(leader ? 'became the leader' : 'not the leader', {});

@@ -88,7 +88,6 @@ export function registerRestoreCommand(program: Command): void {
       };
       try {
         const result = await runRestore(options);
-        writeRunSummary('restore', result);
         progress.done();
         // restore.consumer_groups: plan and apply the groups' offsets onto the restored data
         const groups = r.consumer_groups ?? [];
@@ -124,6 +123,7 @@ export function registerRestoreCommand(program: Command): void {
               },
             }
           : restored;
+        writeRunSummary('restore', { ...restored, rollback_snapshot: offsets?.rollback_snapshot });
         const out = plan
           ? {
               ...doc,

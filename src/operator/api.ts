@@ -157,6 +157,9 @@ export interface RunRecord {
   durationMs?: number;
   reason?: string;
   message?: string;
+  /** Retention after this run: Forgetting, Pruning, Done, Failed (with retentionMessage). */
+  retention?: 'Forgetting' | 'Pruning' | 'Done' | 'Failed';
+  retentionMessage?: string;
 }
 
 export interface ResourceStatus {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../util/log.ts';
 import { API_VERSION, type Kind, LABEL_KIND, LABEL_OWNER, MANAGER, type Resource, type ResourceStatus } from './api.ts';
 import { configMapOf, jobOf } from './jobs.ts';
-import type { Kube } from './kube.ts';
+import { errorText, type Kube } from './kube.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { type Action, type Prepared, planBackup, planOneShot } from './plan.ts';
 import {
@@ -110,7 +110,12 @@ export class Controller {
       if (!this.o.isLeader()) return; // lost the Lease mid-way: the new leader takes over from the cluster's state
       await this.act(kind, r, action);
     }
-    if (statusChanged(r.status, plan.status)) await this.kube.patchStatus(kind, ns, r.metadata.name, plan.status);
+    if (statusChanged(r.status, plan.status)) {
+      // a merge patch keeps keys it does not name: the ones the plan dropped are set to null
+      const body: Record<string, unknown> = { ...plan.status };
+      for (const k of Object.keys(r.status ?? {})) if (!(k in body)) body[k] = null;
+      await this.kube.patchStatus(kind, ns, r.metadata.name, body as ResourceStatus);
+    }
   }
 
   private async act(kind: Kind, r: Resource<never>, a: Action): Promise<void> {
@@ -164,12 +169,4 @@ export class Controller {
 /** Status equality ignoring condition timestamps that did not move (they carry over in the plan). */
 function statusChanged(old: ResourceStatus | undefined, now: ResourceStatus): boolean {
   return JSON.stringify(old ?? {}) !== JSON.stringify(JSON.parse(JSON.stringify(now)));
-}
-
-function errorText(e: unknown): string {
-  const body = (e as { body?: unknown }).body;
-  const code = (e as { code?: unknown }).code;
-  if (typeof code === 'number')
-    return `HTTP ${code}: ${typeof body === 'string' ? body.slice(0, 500) : JSON.stringify(body)?.slice(0, 500)}`;
-  return e instanceof Error ? e.message : String(e);
 }

@@ -20,6 +20,7 @@ import { CONFIG_DIR, type Rendered } from './render.ts';
 
 export const TERMINATION_LOG = '/dev/termination-log';
 export const LABEL_RUN = 'kafkabackup.io/run';
+export const LABEL_STEP = 'kafkabackup.io/step';
 export const DEFAULT_BACKOFF_LIMIT = 2;
 
 export interface RunSpec {
@@ -33,6 +34,10 @@ export interface RunSpec {
   scheduledAt?: Date;
   /** A continuous backup runs until stopped: retried without end. */
   continuous?: boolean;
+  /** More environment (retention's storage variables). */
+  extraEnv?: unknown[];
+  /** A step after a run (forget, prune): labelled so it is not counted as a run. */
+  step?: string;
 }
 
 export function ownerLabels(kind: Kind, owner: ObjectMeta): Record<string, string> {
@@ -67,7 +72,11 @@ export function configMapOf(run: RunSpec): Record<string, unknown> {
 export function jobOf(run: RunSpec): Record<string, unknown> {
   const s = run.settings;
   const pod = s.podTemplate ?? {};
-  const labels = { ...ownerLabels(run.kind, run.owner), [LABEL_RUN]: run.jobName };
+  const labels = {
+    ...ownerLabels(run.kind, run.owner),
+    [LABEL_RUN]: run.jobName,
+    ...(run.step ? { [LABEL_STEP]: run.step } : {}),
+  };
   const { volumes: secretVolumes, mounts: secretMounts } = run.rendered.secrets.volumes();
   const volumes: unknown[] = [{ name: 'config', configMap: { name: run.jobName } }, ...secretVolumes];
   const mounts: unknown[] = [{ name: 'config', mountPath: CONFIG_DIR, readOnly: true }, ...secretMounts];
@@ -110,6 +119,7 @@ export function jobOf(run: RunSpec): Record<string, unknown> {
               command: ['kafka-backup', ...run.args],
               env: [
                 ...run.rendered.secrets.env,
+                ...(run.extraEnv ?? []),
                 { name: 'KAFKA_BACKUP_SUMMARY_FILE', value: TERMINATION_LOG },
                 { name: 'KAFKA_BACKUP_PROGRESS_INTERVAL_MS', value: '10000' },
               ],

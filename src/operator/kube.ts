@@ -26,6 +26,20 @@ export function statusCode(e: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
+/** An API error as one line: HTTP status and the server's message (never a request body). */
+export function errorText(e: unknown): string {
+  const code = statusCode(e);
+  if (code === undefined) return e instanceof Error ? e.message : String(e);
+  const body = (e as { body?: unknown }).body;
+  let message: unknown = body;
+  try {
+    message = (typeof body === 'string' ? JSON.parse(body) : body)?.message ?? body;
+  } catch {
+    // not JSON: the text itself
+  }
+  return `HTTP ${code}: ${String(typeof message === 'string' ? message : JSON.stringify(message)).slice(0, 500)}`;
+}
+
 const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
 /** Plain JSON of a generated model (dates as ISO text), the way the API server sent it. */

@@ -18,10 +18,20 @@ export interface LeaderOptions {
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
   onChange?: (leader: boolean) => void;
+  /** A failed Lease read or write (the API server unreachable, RBAC): logged by the caller. */
+  onError?: (error: unknown) => void;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: Lease model at the client boundary
 type Any = any;
+
+/**
+ * A Lease's times are MicroTime, which the API server parses with exactly six fractional digits;
+ * the client passes this type through as given, so it gets the text, not a Date.
+ */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
 
 export class LeaderElector {
   readonly identity: string;
@@ -30,7 +40,8 @@ export class LeaderElector {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly kube: Kube;
-  private readonly o: Required<Omit<LeaderOptions, 'onChange' | 'identity'>> & Pick<LeaderOptions, 'onChange'>;
+  private readonly o: Required<Omit<LeaderOptions, 'onChange' | 'onError' | 'identity'>> &
+    Pick<LeaderOptions, 'onChange' | 'onError'>;
 
   constructor(kube: Kube, options: LeaderOptions) {
     this.kube = kube;
@@ -60,8 +71,9 @@ export class LeaderElector {
       if (this.stopped) return;
       try {
         if (await this.tryAcquireOrRenew()) this.lastRenew = Date.now();
-      } catch {
+      } catch (e) {
         // an unreachable API server is not a lost Lease yet: isLeader() applies the renew deadline
+        this.o.onError?.(e);
       }
       this.isLeader(); // applies the renew deadline
       if (!this.stopped) this.timer = setTimeout(tick, this.o.retryPeriodMs);
@@ -72,11 +84,11 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name } = this.o;
     const now = new Date();
-    const spec = (transitions: number, acquire: Date) => ({
+    const spec = (transitions: number, acquire: string) => ({
       holderIdentity: this.identity,
       leaseDurationSeconds: Math.ceil(this.o.leaseDurationMs / 1000),
       acquireTime: acquire,
-      renewTime: now,
+      renewTime: microTime(now),
       leaseTransitions: transitions,
     });
     let lease: Any;
@@ -87,7 +99,7 @@ export class LeaderElector {
       try {
         await this.kube.coordination.createNamespacedLease({
           namespace,
-          body: { metadata: { name, namespace }, spec: spec(0, now) } as Any,
+          body: { metadata: { name, namespace }, spec: spec(0, microTime(now)) } as Any,
         });
         this.lastRenew = Date.now();
         this.set(true);
@@ -108,7 +120,7 @@ export class LeaderElector {
     const mine = holder === this.identity;
     lease.spec = spec(
       (s.leaseTransitions ?? 0) + (mine ? 0 : 1),
-      mine && s.acquireTime ? new Date(s.acquireTime) : now,
+      mine && s.acquireTime ? microTime(new Date(s.acquireTime)) : microTime(now),
     );
     try {
       await this.kube.coordination.replaceNamespacedLease({ namespace, name, body: lease });
@@ -134,8 +146,8 @@ export class LeaderElector {
     try {
       const lease: Any = await this.kube.coordination.readNamespacedLease({ namespace, name });
       if (lease.spec?.holderIdentity !== this.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: new Date() };
-      if (lease.spec.acquireTime) lease.spec.acquireTime = new Date(lease.spec.acquireTime);
+      lease.spec = { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date()) };
+      if (lease.spec.acquireTime) lease.spec.acquireTime = microTime(new Date(lease.spec.acquireTime));
       await this.kube.coordination.replaceNamespacedLease({ namespace, name, body: lease });
     } catch {
       // the Lease expires on its own

@@ -13,7 +13,7 @@ import {
   type ResourceStatus,
   type RunRecord,
 } from './api.ts';
-import type { RunSpec } from './jobs.ts';
+import { LABEL_STEP, type RunSpec } from './jobs.ts';
 import { type JobLike, type PodLike, runRecordOf } from './runs.ts';
 import { dueRun, type Schedule, ScheduleError, scheduledJobName, truncateName } from './schedule.ts';
 
@@ -29,7 +29,12 @@ export interface Plan {
 
 /** Either the run's command, config and settings, or why the spec cannot run. */
 export type Prepared =
-  | { ok: true; run: (jobName: string, scheduledAt?: Date) => RunSpec }
+  | {
+      ok: true;
+      run: (jobName: string, scheduledAt?: Date) => RunSpec;
+      /** KafkaBackup with retention: the forget or prune Job after a run. */
+      retention?: (step: 'forget' | 'prune', jobName: string) => RunSpec | undefined;
+    }
   | { ok: false; reason: string; message: string };
 
 export const DEFAULT_HISTORY_LIMIT = 10;
@@ -173,9 +178,10 @@ export function planBackup(i: BackupInputs): Plan {
   const gen = resource.metadata.generation;
   const limit = spec.historyLimit ?? DEFAULT_HISTORY_LIMIT;
   const actions: Action[] = [];
-  const history = mergeHistory(old.history, i.jobs, i.pods, limit);
+  const runJobs = i.jobs.filter((j) => !j.metadata.labels?.[LABEL_STEP]);
+  const history = mergeHistory(old.history, runJobs, i.pods, limit);
   actions.push(...finishEvents('KafkaBackup', old.history, history));
-  const active = history.find((r) => !isFinal(r) && i.jobs.some((j) => j.metadata.name === r.job));
+  const active = history.find((r) => !isFinal(r) && runJobs.some((j) => j.metadata.name === r.job));
   const status: ResourceStatus = {
     ...old,
     observedGeneration: gen,
@@ -300,10 +306,16 @@ export function planBackup(i: BackupInputs): Plan {
       readyMessage = spec.schedule.suspend ? 'the schedule is suspended' : `next run ${status.nextRun ?? 'never'}`;
     } else delete status.nextRun;
   }
+  if (i.prepared.retention && history[0]?.phase === 'Succeeded')
+    actions.push(...planRetention(history[0], i.jobs, i.pods, i.prepared.retention));
   // Jobs beyond the history limit go (finished ones only); their records are in status until they age out
   const kept = new Set(history.map((r) => r.job));
-  for (const j of i.jobs)
+  for (const j of runJobs)
     if (!kept.has(j.metadata.name) && isFinal(runRecordOf(j, i.pods)))
+      actions.push({ type: 'deleteJob', name: j.metadata.name });
+  // step Jobs of older runs go once finished
+  for (const j of i.jobs.filter((j) => j.metadata.labels?.[LABEL_STEP]))
+    if (!j.metadata.name.startsWith(stepPrefix(history[0]?.job ?? '')) && isFinal(runRecordOf(j, i.pods)))
       actions.push({ type: 'deleteJob', name: j.metadata.name });
 
   ready = condition(
@@ -317,10 +329,66 @@ export function planBackup(i: BackupInputs): Plan {
   );
   const wasReady = old.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
   if (!wasReady) actions.push({ type: 'event', eventType: 'Normal', reason: 'Ready', message: readyMessage });
-  const created = actions.find((a): a is Extract<Action, { type: 'createRun' }> => a.type === 'createRun');
+  const created = actions.find(
+    (a): a is Extract<Action, { type: 'createRun' }> => a.type === 'createRun' && !a.run.step,
+  );
   const nowActive = active ?? (created ? ({ job: created.run.jobName, phase: 'Pending' } as RunRecord) : undefined);
   status.conditions = [ready, ...outcomeConditions(history[0], old.conditions, now, gen, nowActive)];
   return { actions, status };
+}
+
+const stepPrefix = (runJob: string) => `${truncateName(runJob, 55)}-`;
+export const stepJobName = (runJob: string, step: 'forget' | 'prune') => `${stepPrefix(runJob)}${step}`;
+
+/**
+ * Retention after the newest successful run: forget (if keep policies are set), then prune. The
+ * run's record carries the progress (retention: Forgetting, Pruning, Done, Failed), so each step
+ * runs once; the step Jobs are named after the run.
+ */
+function planRetention(
+  run: RunRecord,
+  jobs: JobLike[],
+  pods: PodLike[],
+  make: (step: 'forget' | 'prune', jobName: string) => RunSpec | undefined,
+): Action[] {
+  if (run.retention === 'Done' || run.retention === 'Failed') return [];
+  const actions: Action[] = [];
+  for (const step of ['forget', 'prune'] as const) {
+    const name = stepJobName(run.job, step);
+    const spec = make(step, name);
+    if (!spec) continue;
+    const job = jobs.find((j) => j.metadata.name === name);
+    const record = job ? runRecordOf(job, pods) : undefined;
+    if (!job) {
+      actions.push({ type: 'createRun', run: spec });
+      actions.push({
+        type: 'event',
+        eventType: 'Normal',
+        reason: 'RetentionStarted',
+        message: `${step} after run ${run.job}: ${name}`,
+      });
+      run.retention = step === 'forget' ? 'Forgetting' : 'Pruning';
+      return actions;
+    }
+    if (record?.phase === 'Failed') {
+      run.retention = 'Failed';
+      run.retentionMessage = `${step} failed (${record.reason ?? 'RunFailed'}): ${record.message ?? ''}`;
+      actions.push({ type: 'event', eventType: 'Warning', reason: 'RetentionFailed', message: run.retentionMessage });
+      return actions;
+    }
+    if (record?.phase !== 'Succeeded') {
+      run.retention = step === 'forget' ? 'Forgetting' : 'Pruning';
+      return actions;
+    }
+  }
+  run.retention = 'Done';
+  actions.push({
+    type: 'event',
+    eventType: 'Normal',
+    reason: 'RetentionDone',
+    message: `retention applied after run ${run.job}`,
+  });
+  return actions;
 }
 
 export interface OneShotInputs {

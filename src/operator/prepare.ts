@@ -14,7 +14,7 @@ import type {
   Resource,
   Section,
 } from './api.ts';
-import { specPathOf } from './fields.ts';
+import { SecretMounts, specPathOf } from './fields.ts';
 import type { Kube } from './kube.ts';
 import type { Prepared } from './plan.ts';
 import {
@@ -26,6 +26,7 @@ import {
   renderOffsets,
   renderRestore,
 } from './render.ts';
+import { forgetArgs, hasKeepPolicy, pruneArgs, storageEnv, storageUrl } from './retention.ts';
 import { STRIMZI_GROUP, STRIMZI_VERSION, StrimziProblem, type StrimziUser, strimziConnection } from './strimzi.ts';
 import { configProblems } from './validate.ts';
 
@@ -151,7 +152,7 @@ export function prepareBackup(ctx: PrepareContext, r: Resource<KafkaBackupSpec>)
     };
     const rendered = renderBackup(r.spec, resolved);
     await checkRendered(ctx, ns, rendered);
-    return runner(
+    const prepared = runner(
       ctx,
       'KafkaBackup',
       r,
@@ -159,7 +160,38 @@ export function prepareBackup(ctx: PrepareContext, r: Resource<KafkaBackupSpec>)
       rendered,
       r.spec.mode === 'continuous',
     );
+    const retention = r.spec.retention;
+    const url = storageUrl(r.spec.storage);
+    if (!prepared.ok || !retention || r.spec.mode === 'continuous') return prepared;
+    if (!hasKeepPolicy(retention) && !retention.maxAge && !retention.prune) return prepared;
+    if (!url)
+      throw new Problem('InvalidSpec', 'retention needs storage.url, or backend settings that name the location');
+    const secrets = new SecretMounts();
+    const extraEnv = storageEnv(r.spec.storage, secrets);
+    prepared.retention = (step, jobName) => {
+      if (step === 'forget' && !hasKeepPolicy(retention)) return undefined;
+      if (step === 'prune' && retention.prune === false) return undefined;
+      return {
+        ...prepared.run(jobName),
+        args:
+          step === 'forget'
+            ? forgetArgs(url, resolved.backupId, retention)
+            : pruneArgs(url, resolved.backupId, retention),
+        rendered: { ...rendered, secrets: mergeSecrets(rendered.secrets, secrets) },
+        extraEnv,
+        step,
+      };
+    };
+    return prepared;
   });
+}
+
+/** The rendered config's Secret mounts plus the retention environment's files. */
+function mergeSecrets(a: SecretMounts, b: SecretMounts): SecretMounts {
+  const out = new SecretMounts();
+  out.env.push(...a.env);
+  for (const m of [a.files, b.files]) for (const [name, keys] of m) for (const key of keys) out.fileRef({ name, key });
+  return out;
 }
 
 export function prepareRestore(ctx: PrepareContext, r: Resource<KafkaRestoreSpec>): Promise<Prepared> {

@@ -5,7 +5,12 @@
 import { ANNOTATION_SCHEDULED_AT, type RunRecord } from './api.ts';
 
 export interface JobLike {
-  metadata: { name: string; annotations?: Record<string, string>; creationTimestamp?: string | Date };
+  metadata: {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    creationTimestamp?: string | Date;
+  };
   status?: {
     active?: number;
     succeeded?: number;

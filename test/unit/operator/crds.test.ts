@@ -73,3 +73,9 @@ test('the CRDs are structural: every node has a type or an explicit escape', () 
   for (const kind of ['KafkaBackup', 'KafkaRestore', 'KafkaOffsetReset', 'KafkaOffsetRollback'] as const)
     walk(specOf(kind), kind);
 });
+
+test("docs/kubernetes.md's field reference is the generated one", async () => {
+  const { withFieldReference } = await import('../../../src/operator/crd-docs.ts');
+  const doc = readFileSync(fileURLToPath(new URL('../../../docs/kubernetes.md', import.meta.url)), 'utf8');
+  assert.ok(withFieldReference(doc) === doc, 'docs/kubernetes.md is out of date: run node src/operator/write-crds.ts');
+});

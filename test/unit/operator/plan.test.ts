@@ -233,3 +233,54 @@ test('a one-shot resource runs once under a name from its uid', () => {
   assert.deepEqual(created(done), []);
   assert.equal(done.status.phase, 'Succeeded');
 });
+
+test('retention after a successful run: forget, then prune, each once, progress in the run record', () => {
+  const steps: string[] = [];
+  const withRetention: Prepared = {
+    ok: true,
+    run: prepared.ok ? prepared.run : () => ({}) as RunSpec,
+    retention: (step, jobName) => {
+      steps.push(step);
+      return { jobName, step } as unknown as RunSpec;
+    },
+  };
+  const name = 'orders-29452330';
+  const ok = JSON.stringify({ v: 1, ok: true, snapshot_id: 's1', records: 1 });
+  const stepJob = (n: string, state: 'active' | 'complete') => ({
+    ...job(n, state),
+    metadata: { name: n, labels: { 'kafkabackup.io/step': 'x' } },
+  });
+  const base = { lastScheduledTime: '2026-01-01T00:10:00.000Z' };
+  const now = new Date('2026-01-01T00:11:00Z');
+  const p1 = planBackup({
+    resource: backup(base),
+    jobs: [job(name, 'complete')],
+    pods: [pod(name, ok)],
+    prepared: withRetention,
+    now,
+  });
+  assert.deepEqual(created(p1), [`${name}-forget`]);
+  assert.equal(p1.status.lastRun!.retention, 'Forgetting');
+  const p2 = planBackup({
+    resource: backup(p1.status),
+    jobs: [job(name, 'complete'), stepJob(`${name}-forget`, 'complete')],
+    pods: [pod(name, ok)],
+    prepared: withRetention,
+    now,
+  });
+  assert.deepEqual(created(p2), [`${name}-prune`]);
+  assert.equal(p2.status.lastRun!.retention, 'Pruning');
+  assert.equal(p2.status.history!.length, 1, 'step Jobs are not runs');
+  const p3 = planBackup({
+    resource: backup(p2.status),
+    jobs: [job(name, 'complete'), stepJob(`${name}-forget`, 'complete'), stepJob(`${name}-prune`, 'complete')],
+    pods: [pod(name, ok)],
+    prepared: withRetention,
+    now,
+  });
+  assert.deepEqual(created(p3), []);
+  assert.equal(p3.status.lastRun!.retention, 'Done');
+  assert.ok(events(p3).includes('RetentionDone'));
+  const p4 = planBackup({ resource: backup(p3.status), jobs: [], pods: [], prepared: withRetention, now });
+  assert.deepEqual(created(p4), []);
+});
