@@ -35,6 +35,14 @@ esac
 for t in "${targets[@]}"; do
   file="$ROOT/scripts/services/${t%%-*}.sh"
   if [ ! -f "$file" ]; then echo "unknown service '$t'" >&2; exit 2; fi
+  # Parallel test files start the same service at once (kafka-39, kafka-cluster, kafka-secure):
+  # one start of a service at a time, or two would fetch its jars into one folder and launch two
+  # servers on one data directory. flock -o keeps the lock in flock itself, so the servers the
+  # start launches do not inherit it.
+  if [ "$action" = start ] && [ "${KB_SERVICE_START_LOCKED:-}" != "$t" ]; then
+    KB_SERVICE_START_LOCKED="$t" flock -o -w 1800 "$STATE_DIR/.start-$t.lock" bash "$ROOT/scripts/services.sh" start "$t"
+    continue
+  fi
   # shellcheck disable=SC1090
   . "$file"
   fn="${t//-/_}_$action"
