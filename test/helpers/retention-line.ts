@@ -3,21 +3,9 @@
  * and the checks (restore compared with Kafka's Java consumer, validate --deep, list).
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { type CliResult, cli, jsonOut, startCli, tempDir, writeConfig } from './cli.ts';
 import { createTopic, KAFKA_BOOTSTRAP, sleep, uniqueTopic } from './kafka.ts';
 import { type DumpedRecord, dumpTopic, produceSpec } from './peers.ts';
-import {
-  AZURE_ENDPOINT,
-  AZURITE_ACCOUNT,
-  AZURITE_KEY,
-  createAzureContainer,
-  createGcsBucket,
-  createS3Bucket,
-  GCS_ENDPOINT,
-  S3_CREDENTIALS,
-  S3_ENDPOINT,
-} from './storage-servers.ts';
 
 const view = (r: DumpedRecord) => `${r.partition}|${r.offset}|${r.timestamp}|${r.key}|${r.value}`;
 
@@ -28,57 +16,10 @@ export function assertSameRecords(actual: DumpedRecord[], expected: DumpedRecord
   for (let i = 0; i < e.length; i++) if (a[i] !== e[i]) assert.fail(`${what}: record ${i} differs: ${a[i]} vs ${e[i]}`);
 }
 
-export interface Backend {
-  name: string;
-  storage: () => Promise<Record<string, unknown>>;
-  url: (s: Record<string, unknown>) => string;
-  env: NodeJS.ProcessEnv;
-}
+import { type Backend, cliBackends } from './cli-backends.ts';
 
-export const backends: Backend[] = [
-  {
-    name: 'filesystem',
-    storage: async () => ({ backend: 'filesystem', path: join(tempDir('ret-fs'), 'backups') }),
-    url: (s) => `file://${s['path']}`,
-    env: {},
-  },
-  {
-    name: 's3',
-    storage: async () => ({
-      url: `s3://${await createS3Bucket('kb-ret')}/kafka`,
-      endpoint: S3_ENDPOINT,
-      region: 'us-east-1',
-      access_key_id: S3_CREDENTIALS.access_key_id,
-      secret_access_key: S3_CREDENTIALS.secret_access_key,
-      request_checksum_calculation: 'when_required',
-    }),
-    url: (s) => String(s['url']),
-    env: {
-      AWS_ACCESS_KEY_ID: S3_CREDENTIALS.access_key_id,
-      AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secret_access_key,
-      AWS_ENDPOINT_URL_S3: S3_ENDPOINT,
-      AWS_REGION: 'us-east-1',
-    },
-  },
-  {
-    name: 'azure',
-    storage: async () => ({
-      url: `azure://${AZURITE_ACCOUNT}/${await createAzureContainer('kb-ret')}/kafka`,
-      endpoint: AZURE_ENDPOINT,
-      account_key: AZURITE_KEY,
-    }),
-    url: (s) => String(s['url']),
-    env: {
-      AZURE_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${AZURE_ENDPOINT};`,
-    },
-  },
-  {
-    name: 'gcs',
-    storage: async () => ({ url: `gs://${await createGcsBucket('kb-ret')}/kafka`, endpoint: GCS_ENDPOINT }),
-    url: (s) => String(s['url']),
-    env: { STORAGE_EMULATOR_HOST: GCS_ENDPOINT },
-  },
-];
+export type { Backend } from './cli-backends.ts';
+export const backends = cliBackends('kb-ret');
 
 let produced = 0;
 export async function produce(topic: string, n: number, partitions: number, timestamp?: number): Promise<void> {

@@ -12,71 +12,14 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { openStorageUrl } from '../../../src/storage/open.ts';
 import { cli, jsonOut, tempDir, writeConfig } from '../../helpers/cli.ts';
+import { cliBackends } from '../../helpers/cli-backends.ts';
 import { type Corpus, corpusTopics, sharedCorpus } from '../../helpers/corpus.ts';
 import { KAFKA_BOOTSTRAP } from '../../helpers/kafka.ts';
 import { type DumpedRecord, dumpTopic } from '../../helpers/peers.ts';
-import {
-  AZURE_ENDPOINT,
-  AZURITE_ACCOUNT,
-  AZURITE_KEY,
-  createAzureContainer,
-  createGcsBucket,
-  createS3Bucket,
-  GCS_ENDPOINT,
-  S3_CREDENTIALS,
-  S3_ENDPOINT,
-} from '../../helpers/storage-servers.ts';
 
 const strip = (r: DumpedRecord) => [r.partition, r.key, r.value, r.headers, r.timestamp];
 
-interface Backend {
-  name: string;
-  storage: () => Promise<Record<string, unknown>>;
-  url: (storage: Record<string, unknown>) => string;
-  env: NodeJS.ProcessEnv;
-}
-
-const backends: Backend[] = [
-  {
-    name: 'filesystem',
-    storage: async () => ({ backend: 'filesystem', path: join(tempDir('enc-corpus-fs'), 'backups') }),
-    url: (s) => `file://${s['path']}`,
-    env: {},
-  },
-  {
-    name: 's3',
-    storage: async () => ({
-      url: `s3://${await createS3Bucket('kb-enc')}/kafka/prod`,
-      endpoint: S3_ENDPOINT,
-      region: 'us-east-1',
-      request_checksum_calculation: 'when_required',
-    }),
-    url: (s) => String(s['url']),
-    env: {
-      AWS_ACCESS_KEY_ID: S3_CREDENTIALS.access_key_id,
-      AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secret_access_key,
-      AWS_ENDPOINT_URL_S3: S3_ENDPOINT,
-      AWS_REGION: 'us-east-1',
-    },
-  },
-  {
-    name: 'azure',
-    storage: async () => ({
-      url: `azure://${AZURITE_ACCOUNT}/${await createAzureContainer('kb-enc')}/kafka/prod`,
-      endpoint: AZURE_ENDPOINT,
-    }),
-    url: (s) => String(s['url']),
-    env: {
-      AZURE_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${AZURE_ENDPOINT};`,
-    },
-  },
-  {
-    name: 'gcs',
-    storage: async () => ({ url: `gs://${await createGcsBucket('kb-enc')}/kafka/prod`, endpoint: GCS_ENDPOINT }),
-    url: (s) => String(s['url']),
-    env: { STORAGE_EMULATOR_HOST: GCS_ENDPOINT },
-  },
-];
+const backends = cliBackends('kb-enc', 'kafka/prod');
 
 /** Distinctive byte strings of the records (32-byte prefixes of keys, values, header values of 12+ bytes). */
 function needlesOf(records: DumpedRecord[]): Buffer[] {
