@@ -37,7 +37,9 @@ let brokerPid: number | null | undefined;
 export function findBrokerPid(root: string): number | null {
   if (brokerPid !== undefined) return brokerPid;
   try {
-    const pid = Number(readFileSync(join(root, '.services', 'kafka', 'pid'), 'utf8').trim());
+    const pid = Number(
+      readFileSync(join(process.env['KB_STATE_DIR'] ?? join(root, '.services'), 'kafka', 'pid'), 'utf8').trim(),
+    );
     brokerPid = Number.isInteger(pid) && existsSync(`/proc/${pid}/stat`) ? pid : null;
   } catch {
     brokerPid = null;

@@ -31,7 +31,7 @@ const SASL_SSL = `${HOST}:19593`;
 const SSL = `${HOST}:19594`;
 /** The broker's inter-broker listener: PLAINTEXT on loopback, a super user. Only the Java peers use it. */
 const INTERNAL = `${HOST}:19595`;
-const CERTS = join(REPO_ROOT, '.services/kafka-secure/certs');
+const CERTS = join(process.env['KB_STATE_DIR'] ?? join(REPO_ROOT, '.services'), 'kafka-secure/certs');
 const cert = (name: string) => join(CERTS, name);
 
 /** Every secret the tests use: none may appear in anything the CLI prints. */
