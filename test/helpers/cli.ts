@@ -7,7 +7,7 @@
  * call, so a suite's wrapper can set it before or after importing this module.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -49,8 +49,21 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRes
   return startCli(args, env).done;
 }
 
+const tempDirs: string[] = [];
+process.on('exit', () => {
+  if (process.env['KB_KEEP_TMP'] === '1') return;
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * A fresh directory under the OS temp dir, removed when the test process exits (each test file
+ * runs in its own process), so a full test run leaves nothing behind. `KB_KEEP_TMP=1` keeps them
+ * for looking at a failure.
+ */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `kb-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `kb-${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
 }
 
 /** Writes a YAML config into dir and returns its path. */

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Admin, Producer } from '@platformatic/kafka';
@@ -14,7 +13,7 @@ import { runBackup } from '../../../src/backup/engine.ts';
 import { backupDefaults } from '../../../src/backup/options.ts';
 import { v2keys } from '../../../src/format/line-v2.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
-import { cli as run } from '../../helpers/cli.ts';
+import { cli as run, tempDir } from '../../helpers/cli.ts';
 
 const BOOTSTRAP = process.env['KB_KAFKA_BOOTSTRAP'] ?? '127.0.0.1:19092';
 const topic = `kb-inspect-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
@@ -37,7 +36,7 @@ function dataFiles(dir: string): string[] {
 
 describe('inspect commands on a real backup', () => {
   const admin = new Admin({ clientId: 'kb-inspect-it', bootstrapBrokers: [BOOTSTRAP], retries: 5, retryDelay: 200 });
-  const dir = mkdtempSync(join(tmpdir(), 'kb-inspect-it-'));
+  const dir = tempDir('inspect-it');
 
   before(async () => {
     await admin.createTopics({

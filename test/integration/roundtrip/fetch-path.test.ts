@@ -13,9 +13,6 @@
  *    reading does not make it drop the same producer's later committed transaction.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, afterEach, before, describe, mock, test } from 'node:test';
 import { runBackup } from '../../../src/backup/engine.ts';
 import { backupDefaults } from '../../../src/backup/options.ts';
@@ -24,7 +21,7 @@ import { type RawFetchResponse, rawFetchV17 } from '../../../src/kafka/fetch-raw
 import { BackupLine } from '../../../src/repository/line.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
 import { configureLogging } from '../../../src/util/log.ts';
-import { cli, writeConfig } from '../../helpers/cli.ts';
+import { cli, tempDir, writeConfig } from '../../helpers/cli.ts';
 import {
   createTopic,
   deleteRecords,
@@ -82,7 +79,7 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
       for (const t of res.responses) for (const p of t.partitions) if (p.records?.length) got.push(p.partitionIndex);
       if (got.length) served.push(got);
     });
-    const dir = mkdtempSync(join(tmpdir(), 'kb-rotate-'));
+    const dir = tempDir('rotate');
     // 128 KiB per partition (max_batch_bytes, since fetch_max_bytes / 8 is less), 512 KiB per
     // response: a response holds about 4 partitions' share
     const r = await runBackup(backupOptions(dir, topic, { maxBatchBytes: 128 << 10, fetchMaxBytes: 512 << 10 }));
@@ -128,7 +125,7 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
       assert.ok(p.abortedTransactions.length > 0, 'the broker lists the aborted transaction');
       deleted = await deleteRecords(topic, 0, firstPlain);
     });
-    const dir = mkdtempSync(join(tmpdir(), 'kb-txngap-'));
+    const dir = tempDir('txngap');
     // 64 KiB answers: the first one ends inside the aborted transaction
     const r = await runBackup(backupOptions(dir, topic, { maxBatchBytes: 16 << 10, fetchMaxBytes: 64 << 10 }));
     assert.equal(deleted, firstPlain);
@@ -187,7 +184,7 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
 
     test('a batch damaged once is fetched again: the backup holds every record, as the Java consumer reads them', async () => {
       const c = corrupt(0, middleOf(0), 1);
-      const dir = mkdtempSync(join(tmpdir(), 'kb-crc-once-'));
+      const dir = tempDir('crc-once');
       const r = await runBackup(backupOptions(dir, topic));
       assert.equal(c.flipped.length, 1, 'one batch was damaged');
       assert.equal(r.state, 'complete');
@@ -213,7 +210,7 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
 
     test('a batch damaged on every fetch ends the run naming topic, partition and offset; nothing of it is stored', async () => {
       const c = corrupt(1, middleOf(1), 100);
-      const dir = mkdtempSync(join(tmpdir(), 'kb-crc-always-'));
+      const dir = tempDir('crc-always');
       // an unexpected success says what the run saw (a flake in one fresh-clone run resolved in 70 ms)
       const outcome = await runBackup(backupOptions(dir, topic)).then(
         (result) => ({ result, error: undefined }),

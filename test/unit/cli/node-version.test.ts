@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import ts from 'typescript';
 import { SUPPORTED_NODE, satisfies, unsupportedNodeMessage } from '../../../src/cli/node-support.ts';
+import { tempDir } from '../../helpers/cli.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
@@ -67,7 +67,7 @@ function assertOneLine(r: ReturnType<typeof spawnSync>): void {
 test('bin/kafka-backup.js under an old Node: one line, exit 1 (entry compiled here)', {
   skip: !old.path && old.reason,
 }, (t) => {
-  const tmp = mkdtempSync(join(tmpdir(), 'kb-node-version-'));
+  const tmp = tempDir('node-version');
   t.after(() => rmSync(tmp, { recursive: true, force: true }));
   mkdirSync(join(tmp, 'bin'));
   mkdirSync(join(tmp, 'dist/cli'), { recursive: true });

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
+import { tempDir } from '../../helpers/cli.ts';
 import { FULL } from '../config/fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
-const dir = mkdtempSync(join(tmpdir(), 'kb-startup-'));
+const dir = tempDir('startup');
 after(() => rmSync(dir, { recursive: true, force: true }));
 let runs = 0;
 

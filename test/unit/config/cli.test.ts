@@ -2,14 +2,14 @@
 /** `kafka-backup config validate` as a user runs it: a real process, stderr text and exit codes. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
+import { tempDir } from '../../helpers/cli.ts';
 import { FULL } from './fixtures.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
-const dir = mkdtempSync(join(tmpdir(), 'kb-config-cli-'));
+const dir = tempDir('config-cli');
 
 function write(name: string, text: string): string {
   const p = join(dir, name);

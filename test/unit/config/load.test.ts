@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadConfig, parseConfig, requireSections } from '../../../src/config/load.ts';
 import { ExitCode } from '../../../src/errors.ts';
+import { tempDir } from '../../helpers/cli.ts';
 import { FULL, MINIMAL, withMinimal } from './fixtures.ts';
 import { allText, configError, problemAt } from './helpers.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'kb-config-'));
+const dir = tempDir('config');
 const file = (name: string, text: string) => {
   const p = join(dir, name);
   writeFileSync(p, text);

@@ -3,8 +3,7 @@
  * objects, and encrypted data files, on a real directory.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { AuthenticationError, randomKey } from '../../../src/crypto/aead.ts';
@@ -16,6 +15,7 @@ import { withEncryption } from '../../../src/crypto/storage.ts';
 import { KeyError } from '../../../src/errors.ts';
 import { readSegment, SegmentCorruptError, SegmentWriter } from '../../../src/format/segment.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
+import { tempDir } from '../../helpers/cli.ts';
 
 const raw = (key: Buffer) => ({ type: 'raw' as const, key, from: 'test' });
 
@@ -69,7 +69,7 @@ describe('key slots', () => {
 
 describe('encrypted storage', () => {
   test('a new line gets a slot; its objects and data blocks are sealed; readers need the key', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kb-enc-'));
+    const dir = tempDir('enc');
     const key = randomKey();
     const fs = new FilesystemBackend({ path: dir });
     const enc = withEncryption(fs, { source: raw(key), create: true });
@@ -143,7 +143,7 @@ describe('encrypted storage', () => {
   });
 
   test('an existing unencrypted line is not turned into an encrypted one', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kb-enc-'));
+    const dir = tempDir('enc');
     const fs = new FilesystemBackend({ path: dir });
     await fs.put('line/head.json', Buffer.from('{}'));
     const enc = withEncryption(fs, { source: raw(randomKey()), create: true });

@@ -1,16 +1,15 @@
 /** `list`, `describe` and `validate` as a user runs them, on a fixture line in a temp directory. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { keys } from '../../../src/format/manifest.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
-import { cli as run } from '../../helpers/cli.ts';
+import { cli as run, tempDir } from '../../helpers/cli.ts';
 import { BACKUP, buildLine, type Fixture, MemoryStorage, positions } from './fixtures.ts';
 
 async function fixtureDir(): Promise<{ dir: string; f: Fixture }> {
-  const dir = mkdtempSync(join(tmpdir(), 'kb-inspect-cli-'));
+  const dir = tempDir('inspect-cli');
   const f = await buildLine(new MemoryStorage());
   const fs = new FilesystemBackend({ path: dir });
   for (const [k, v] of f.storage.objects) await fs.put(k, v);
@@ -60,7 +59,7 @@ describe('inspect CLI', () => {
   });
 
   it('list on an empty location', async () => {
-    const r = await run(['list', '--path', mkdtempSync(join(tmpdir(), 'kb-empty-')), '--format', 'yaml']);
+    const r = await run(['list', '--path', tempDir('empty'), '--format', 'yaml']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /backups: \[\]/);
   });

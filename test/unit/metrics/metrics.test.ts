@@ -3,9 +3,6 @@
  * published gauges, the metering storage wrapper, and the HTTP endpoint's routes and errors.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { BackupProgress } from '../../../src/backup/options.ts';
 import { ConfigError, StorageError } from '../../../src/errors.ts';
@@ -16,6 +13,7 @@ import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
 import { metered, type StorageMetrics } from '../../../src/storage/metered.ts';
 import { openStorage } from '../../../src/storage/open.ts';
 import { configureLogging } from '../../../src/util/log.ts';
+import { tempDir } from '../../helpers/cli.ts';
 import { parseMetrics } from '../../integration/metrics/scrape.ts';
 
 configureLogging({ level: 'error' });
@@ -195,7 +193,7 @@ describe('metered storage', () => {
       retry: () => {},
       breaker: (_b, s) => states.push(s),
     };
-    const dir = mkdtempSync(join(tmpdir(), 'kb-metered-'));
+    const dir = tempDir('metered');
     const s = await openStorage({ backend: 'filesystem', path: dir }, { metrics: sink });
     await s.put('a/x', Buffer.from('x'));
     await assert.rejects(s.get('a/missing'));
@@ -214,7 +212,7 @@ describe('metered storage', () => {
   });
 
   test('a throwing sink never breaks a storage call', async () => {
-    const inner = new FilesystemBackend({ path: mkdtempSync(join(tmpdir(), 'kb-metered-')) });
+    const inner = new FilesystemBackend({ path: tempDir('metered') });
     const s: StorageBackend = metered(inner, 'filesystem', {
       request: () => {
         throw new Error('sink broke');

@@ -5,8 +5,7 @@
  * chunk left is reachable, and the line opens to the same state as before.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../../src/format/manifest.ts';
@@ -15,8 +14,9 @@ import { prune } from '../../../src/repository/prune.ts';
 import { KEEP_CHECKPOINTS, KEEP_FOLDED_COMMITS } from '../../../src/repository/prune-plan.ts';
 import type { Additions } from '../../../src/repository/state.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
+import { tempDir } from '../../helpers/cli.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'kb-prune-meta-'));
+const dir = tempDir('prune-meta');
 after(() => rmSync(dir, { recursive: true, force: true }));
 const writer = { run_id: 'run1', host: 'h', pid: 1, tool_version: 'test' };
 

@@ -5,23 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
+import { tempDir } from '../../helpers/cli.ts';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const ALL = ['kafka', 'kafka-cluster', 'kafka-secure', 's3', 'azure', 'gcs'];
-const tmp = mkdtempSync(join(tmpdir(), 'kb-services-'));
+const tmp = tempDir('services');
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function executable(path: string, text: string): void {
