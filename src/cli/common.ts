@@ -32,15 +32,18 @@ export function loadCommandConfig(path: string, cmd: Command): Config {
   const fromFlag = cmd.getOptionValueSourceWithGlobals('logLevel') === 'cli' ? flags.logLevel : undefined;
   const format = config.logging?.format;
   configureLogging({
-    level: fromFlag ?? (config.logging?.level as LogLevel | undefined) ?? flags.logLevel ?? 'info',
+    // neither given: the level stays what KAFKA_BACKUP_LOG_LEVEL (or the default, info) set
+    level: fromFlag ?? (config.logging?.level as LogLevel | undefined),
     ...(format === 'json' ? { json: true } : format === 'text' ? { json: false } : {}),
   });
   return config;
 }
 
+/** Applies --log-level when it was given on the command line (else KAFKA_BACKUP_LOG_LEVEL or the config decide). */
 export function applyLogFlags(cmd: Command): void {
-  const flags = globalFlags(cmd);
-  if (flags.logLevel) configureLogging({ level: flags.logLevel });
+  if (cmd.getOptionValueSourceWithGlobals('logLevel') !== 'cli') return;
+  const level = globalFlags(cmd).logLevel;
+  if (level) configureLogging({ level });
 }
 
 export function formatOption(cmd: Command, allowed?: OutputFormat[]): OutputFormat {

@@ -3,10 +3,11 @@
  * become messages and exit codes (src/errors.ts holds the mapping). Importing it runs nothing;
  * main.ts is the entry point that runs it.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, ExitCode, exitCodeOf, KafkaBackupError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerCommands } from './commands.ts';
+import { applyLogFlags } from './common.ts';
 import { writeErrorSummary } from './summary.ts';
 
 export function buildProgram(): Command {
@@ -16,10 +17,15 @@ export function buildProgram(): Command {
     )
     .version(VERSION, '-V, --version')
     .option('--debug', 'show stack traces on errors')
-    .option('--log-level <level>', 'error|warn|info|debug', 'info')
+    .addOption(
+      new Option('--log-level <level>', 'log verbosity').choices(['error', 'warn', 'info', 'debug']).default('info'),
+    )
     .option('-q, --quiet', 'no progress output')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Every command honours --log-level, also those that take --path and no config file; a
+    // config's logging section, loaded later by the command, applies unless the flag was given.
+    .hook('preAction', (_program, command) => applyLogFlags(command));
   registerCommands(program);
   return program;
 }
