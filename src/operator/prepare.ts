@@ -14,6 +14,7 @@ import type {
   Resource,
   Section,
 } from './api.ts';
+import { encryptionPathEnv } from './encryption.ts';
 import { SecretMounts, specPathOf } from './fields.ts';
 import type { Kube } from './kube.ts';
 import type { Prepared } from './plan.ts';
@@ -77,14 +78,21 @@ async function backupOf(ctx: PrepareContext, namespace: string, spec: BackupRefS
     if (!b)
       throw new Problem('BackupNotFound', `KafkaBackup ${namespace}/${spec.backupRef.name} (backupRef) not found`);
     const own = spec.kafka || spec.strimziClusterRef ? spec : b.spec;
+    const encryption = (b.spec.backup?.['encryption'] as Section | undefined) ?? spec.encryption;
     return {
       backupId: b.spec.backupId ?? b.metadata.name,
       storage: b.spec.storage,
       kafka: await connection(ctx, namespace, own),
+      ...(encryption ? { encryption } : {}),
     };
   }
   if (!spec.storage || !spec.backupId) throw new Problem('InvalidSpec', 'set backupRef, or storage and backupId');
-  return { backupId: spec.backupId, storage: spec.storage, kafka: await connection(ctx, namespace, spec) };
+  return {
+    backupId: spec.backupId,
+    storage: spec.storage,
+    kafka: await connection(ctx, namespace, spec),
+    ...(spec.encryption ? { encryption: spec.encryption } : {}),
+  };
 }
 
 async function checkRendered(ctx: PrepareContext, namespace: string, rendered: Rendered): Promise<void> {
@@ -167,7 +175,10 @@ export function prepareBackup(ctx: PrepareContext, r: Resource<KafkaBackupSpec>)
     if (!url)
       throw new Problem('InvalidSpec', 'retention needs storage.url, or backend settings that name the location');
     const secrets = new SecretMounts();
-    const extraEnv = storageEnv(r.spec.storage, secrets);
+    const extraEnv = [
+      ...storageEnv(r.spec.storage, secrets),
+      ...encryptionPathEnv(r.spec.backup?.['encryption'] as Section | undefined, secrets),
+    ];
     prepared.retention = (step, jobName) => {
       if (step === 'forget' && !hasKeepPolicy(retention)) return undefined;
       if (step === 'prune' && retention.prune === false) return undefined;
