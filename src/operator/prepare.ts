@@ -63,12 +63,40 @@ async function connection(
     if (!user)
       throw new Problem('StrimziUserNotFound', `KafkaUser ${ns}/${ref.kafkaUser} (kafka.strimzi.io) not found`);
   }
+  let section: Section;
   try {
-    return strimziConnection(ref, cluster, user);
+    section = strimziConnection(ref, cluster, user);
   } catch (e) {
     if (e instanceof StrimziProblem) throw new Problem('StrimziClusterNotReady', e.message);
     throw e;
   }
+  if (ns !== namespace) await strimziSecretsHere(ctx, namespace, ns, section);
+  return section;
+}
+
+/**
+ * A run mounts Secrets of its own namespace only. With the Kafka (and KafkaUser) in another
+ * namespace, Strimzi's CA and user Secrets are there: say so, and how to fix it, rather than a
+ * bare SecretNotFound. (The operator does not copy them: that would need the right to write
+ * Secrets in every watched namespace.)
+ */
+async function strimziSecretsHere(ctx: PrepareContext, namespace: string, strimziNs: string, section: Section) {
+  const names = new Set<string>();
+  const walk = (v: unknown) => {
+    if (!v || typeof v !== 'object') return;
+    for (const [k, c] of Object.entries(v as Record<string, unknown>))
+      if (k.endsWith('Secret') && c && typeof c === 'object') names.add(String((c as { name: unknown }).name));
+      else walk(c);
+  };
+  walk(section['security']);
+  for (const name of [...names].sort())
+    if (!(await ctx.kube.secretKeys(namespace, name)))
+      throw new Problem(
+        'StrimziSecretNotInNamespace',
+        `Secret ${name} (Strimzi's, in ${strimziNs}) is needed in ${namespace}, where the runs are: copy it there ` +
+          `(kubectl get secret ${name} -n ${strimziNs} -o yaml, drop namespace/uid/resourceVersion/ownerReferences, apply it in ${namespace}; ` +
+          'or a secret replicator), or create the resource in the Kafka namespace',
+      );
 }
 
 /** storage, backup id and (as a default) the cluster, from a backupRef or the spec itself. */

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, produceWithPerf, uniqueTopic } from '../../helpers/kafka.ts';
 import {
@@ -405,6 +406,63 @@ describe('encryption', () => {
       client.destroy();
     }
     await restoreExactly('sealed-restore', { backupRef: { name: 'sealed' } }, topic, target, 40);
+  });
+
+  test('AWS KMS (moto): the key id in the config, the credentials from a Secret as env; a restore of it is exact', async () => {
+    const kms = new KMSClient({
+      endpoint: S3_ENDPOINT,
+      region: 'us-east-1',
+      credentials: { accessKeyId: S3_CREDENTIALS.access_key_id, secretAccessKey: SECRET },
+    });
+    const arn = (await kms.send(new CreateKeyCommand({ Description: 'kafka-backup operator test' }))).KeyMetadata!.Arn!;
+    kms.destroy();
+    const topic = await createTopic(uniqueTopic('op-kms'));
+    const target = `${topic}-restored`;
+    topics.push(topic, target);
+    await produceSpec(
+      topic,
+      Array.from({ length: 12 }, (_, i) => ({ partition: 0, key: `k${i}`, value: `kms-${i}` })),
+    );
+    await admin.post(path('kafkabackups'), {
+      apiVersion: 'kafkabackup.io/v1alpha1',
+      kind: 'KafkaBackup',
+      metadata: { name: 'kms', annotations: { 'kafkabackup.io/run-now': 'one' } },
+      spec: {
+        backupId: 'kms-line',
+        kafka: { bootstrapServers: [KAFKA_BOOTSTRAP] },
+        topics: { include: [topic] },
+        storage: storageSpec(),
+        backup: {
+          encryption: {
+            enabled: true,
+            provider: 'aws-kms',
+            kmsKeyId: arn,
+            kmsRegion: 'us-east-1',
+            kmsEndpoint: S3_ENDPOINT,
+            // the node stand-in passes no AWS_* of its own: without these the SDK finds no credentials
+            kmsCredentials: {
+              accessKeyIdSecret: { name: 's3-credentials', key: 'access-key-id' },
+              secretAccessKeySecret: { name: 's3-credentials', key: 'secret-access-key' },
+            },
+          },
+        },
+      },
+    });
+    const done = await until(
+      'the KMS-encrypted run',
+      async () => {
+        const r = statusOf(await admin.get(path('kafkabackups', 'kms'))).lastRun;
+        return r?.['phase'] === 'Succeeded' || r?.['phase'] === 'Failed' ? r : undefined;
+      },
+      180_000,
+    );
+    assert.equal(done['phase'], 'Succeeded', JSON.stringify(done));
+    const cm = await admin.get<{ data: Record<string, string> }>(
+      `/api/v1/namespaces/${ns}/configmaps/${String(done['job'])}`,
+    );
+    assert.match(cm.data['config.yaml']!, /kms_key_id: arn:aws:kms:/);
+    assert.doesNotMatch(cm.data['config.yaml']!, /kms_credentials|kmsCredentials/);
+    await restoreExactly('kms-restore', { backupRef: { name: 'kms' } }, topic, target, 12);
   });
 
   test('neither the passphrase nor the storage secret is in a rendered config, Job, resource, event or log', async () => {
