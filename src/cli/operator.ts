@@ -14,6 +14,8 @@ interface OperatorFlags {
   metricsAddress: string;
   jobImage: string;
   resyncInterval: string;
+  progressInterval: string;
+  watch: boolean;
   leaderElect: boolean;
   leaderElectionNamespace?: string;
   leaseName: string;
@@ -40,7 +42,9 @@ export function registerOperatorCommand(program: Command): void {
       'the image of the run Jobs (this CLI)',
       process.env['KAFKA_BACKUP_IMAGE'] ?? 'kafka-backup:latest',
     )
-    .option('--resync-interval <seconds>', 'how often every resource is reconciled', '10')
+    .option('--resync-interval <seconds>', 'how often every resource is reconciled (besides the watches)', '300')
+    .option('--progress-interval <seconds>', "how often a running run's progress is read into its status", '15')
+    .option('--no-watch', 'do not watch: reconcile only every --resync-interval')
     .option('--no-leader-elect', 'do not take the leader Lease (only for a single replica)')
     .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: $POD_NAMESPACE or default)')
     .option('--lease-name <name>', 'name of the Lease', 'kafka-backup-operator')
@@ -50,6 +54,9 @@ export function registerOperatorCommand(program: Command): void {
       const resyncSecs = Number(o.resyncInterval);
       if (!Number.isFinite(resyncSecs) || resyncSecs <= 0)
         throw new UsageError(`--resync-interval must be a positive number of seconds, found ${o.resyncInterval}`);
+      const progressSecs = Number(o.progressInterval);
+      if (!Number.isFinite(progressSecs) || progressSecs <= 0)
+        throw new UsageError(`--progress-interval must be a positive number of seconds, found ${o.progressInterval}`);
       configureLogging({ json: true });
       const log = logger('operator');
       const [
@@ -58,12 +65,14 @@ export function registerOperatorCommand(program: Command): void {
         { LeaderElector },
         { OperatorMetrics },
         { startOperatorHttp },
+        { Watch },
       ] = await Promise.all([
         import('../operator/kube.ts'),
         import('../operator/controller.ts'),
         import('../operator/leader.ts'),
         import('../operator/metrics.ts'),
         import('../operator/http.ts'),
+        import('@kubernetes/client-node'),
       ]);
       const kube = new Kube(
         loadKubeConfig({
@@ -81,6 +90,7 @@ export function registerOperatorCommand(program: Command): void {
             onChange: (leader) => {
               metrics.leader(leader);
               log.info(leader ? 'became the leader' : 'not the leader', {});
+              if (leader) controller.resyncNow();
             },
           })
         : undefined;
@@ -89,6 +99,8 @@ export function registerOperatorCommand(program: Command): void {
         ...(o.namespace?.length ? { namespaces: o.namespace } : {}),
         image: o.jobImage,
         resyncMs: resyncSecs * 1000,
+        progressMs: progressSecs * 1000,
+        ...(o.watch ? { watcher: new Watch(kube.config) } : {}),
         isLeader: () => elector?.isLeader() ?? true,
         log,
         metrics,

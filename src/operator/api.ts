@@ -98,6 +98,8 @@ export interface KafkaBackupSpec extends JobSettings {
 
 export interface BackupRefSpec {
   backupRef?: { name: string };
+  /** backup.encryption of a line read without backupRef */
+  encryption?: Section;
   backupId?: string;
   storage?: Section & { volume?: unknown };
   kafka?: Section;

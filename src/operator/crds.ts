@@ -6,7 +6,8 @@
 import type { z } from 'zod';
 import { BACKUP_ID, ConfigSchema, OFFSET_STRATEGIES, SectionSchemas, TOPIC_NAME } from '../config/schema.ts';
 import { GROUP, KINDS, type Kind, VERSION } from './api.ts';
-import { sectionSchema } from './fields.ts';
+import { ENCRYPTION_SCHEMA } from './encryption.ts';
+import { SECRET_KEY_REF, sectionSchema } from './fields.ts';
 import type { OpenApi } from './openapi.ts';
 
 type AnySchema = z.core.$ZodType;
@@ -104,12 +105,43 @@ const jobFields = (): Record<string, OpenApi> => ({
   maxMemoryBytes: { ...int(64 * 1024 * 1024), description: 'the CLI memory budget (max_memory_bytes)' },
 });
 
+/** backup.encryption: the key from a Secret (keySecret), or AWS KMS with kmsCredentials or workload identity. */
+const encryption = (description: string): OpenApi => {
+  const s = sectionSchema(ENCRYPTION_SCHEMA) as { properties: Record<string, OpenApi> };
+  s.properties['kmsCredentials'] = obj(
+    {
+      accessKeyIdSecret: SECRET_KEY_REF,
+      secretAccessKeySecret: SECRET_KEY_REF,
+      sessionTokenSecret: SECRET_KEY_REF,
+    },
+    [],
+    { description: "provider aws-kms: AWS credentials from Secrets (leave out to use the Pod's workload identity)" },
+  );
+  return {
+    ...s,
+    description,
+    'x-kubernetes-validations': [
+      {
+        rule: "!has(self.enabled) || !self.enabled || (has(self.provider) && self.provider == 'aws-kms') || has(self.keySecret)",
+        message: 'encryption with provider raw or passphrase needs keySecret (the key is never written in a resource)',
+      },
+      {
+        rule: "!has(self.provider) || self.provider != 'aws-kms' || !has(self.enabled) || !self.enabled || has(self.kmsKeyId)",
+        message: 'provider aws-kms needs kmsKeyId',
+      },
+    ],
+  };
+};
+
 const backupRefFields = (): Record<string, OpenApi> => ({
   backupRef: nameRef('a KafkaBackup in this namespace: its storage, backup id and cluster'),
   backupId: str({ pattern: BACKUP_ID.source, description: 'with storage, when there is no backupRef' }),
   storage: storage(),
   kafka: kafka(),
   strimziClusterRef: strimziClusterRef(),
+  encryption: encryption(
+    "the key of an encrypted line read with storage and backupId (with backupRef, the KafkaBackup's backup.encryption is used)",
+  ),
 });
 const BACKUP_REF_RULES = [
   { rule: 'has(self.backupRef) != has(self.storage)', message: 'set backupRef, or storage and backupId (not both)' },
@@ -124,6 +156,14 @@ const BACKUP_REF_RULES = [
   },
 ];
 
+const backupSection = (): OpenApi => {
+  const s = sectionSchema(SectionSchemas.backup, { omit: ['mode', 'retention'] }) as {
+    properties: Record<string, OpenApi>;
+  };
+  s.properties['encryption'] = encryption('client-side encryption of the line (docs/security.md)');
+  return { ...s, description: "the CLI's backup options (docs/configuration.md, backup.*)" };
+};
+
 const backupSpec = (): OpenApi =>
   obj(
     {
@@ -133,10 +173,7 @@ const backupSpec = (): OpenApi =>
       topics: sectionSchema(shapeOf(SectionSchemas.source)['topics']!),
       storage: storage(),
       mode: str({ enum: ['snapshot', 'continuous'], default: 'snapshot' }),
-      backup: {
-        ...sectionSchema(SectionSchemas.backup, { omit: ['mode', 'retention'] }),
-        description: "the CLI's backup options (docs/configuration.md, backup.*)",
-      },
+      backup: backupSection(),
       schedule: obj(
         {
           cron: str({

@@ -8,7 +8,9 @@
  *   so the value is in neither the rendered config, nor the Job, nor the resource's status;
  * - a key that can only be a file (ca_file, cert_file, key_file, credentials_file) becomes
  *   `<name>Secret` too, mounted from the Secret as a file whose path goes into the config;
- * - the `_file` and `_command` variants of value secrets are left out (the Secret covers them).
+ * - the `_file` and `_command` variants of value secrets are left out (the Secret covers them), and
+ *   so is an `_env` key beside a `_file` one (the name of a variable holding the secret: the
+ *   Secret reference is how a resource gives it).
  */
 import type { z } from 'zod';
 import { unwrapSchema } from '../config/schema.ts';
@@ -41,6 +43,7 @@ const ALSO_SECRET = new Set(['access_key_id']);
 
 export function classifyKey(key: string, siblings: readonly string[]): FieldKind {
   if (key.endsWith('_command')) return { kind: 'omit' };
+  if (key.endsWith('_env') && siblings.includes(`${key.slice(0, -'_env'.length)}_file`)) return { kind: 'omit' };
   if (key.endsWith('_file')) {
     const base = key.slice(0, -'_file'.length);
     if (siblings.includes(base)) return { kind: 'omit' };

@@ -16,6 +16,7 @@ import {
   MANAGER,
   type ObjectMeta,
 } from './api.ts';
+import { POD_IP_ENV, RUN_METRICS_PORT } from './progress.ts';
 import { CONFIG_DIR, type Rendered } from './render.ts';
 
 export const TERMINATION_LOG = '/dev/termination-log';
@@ -69,6 +70,18 @@ export function configMapOf(run: RunSpec): Record<string, unknown> {
   };
 }
 
+function firstOfEachName(env: unknown[]): unknown[] {
+  const seen = new Set<string>();
+  return env.filter((e) => {
+    const name = (e as { name: string }).name;
+    if (seen.has(name)) return false;
+    seen.add(name);
+    return true;
+  });
+}
+
+const servesMetrics = (r: Rendered) => (r.config['metrics'] as { enabled?: boolean } | undefined)?.enabled === true;
+
 export function jobOf(run: RunSpec): Record<string, unknown> {
   const s = run.settings;
   const pod = s.podTemplate ?? {};
@@ -117,12 +130,18 @@ export function jobOf(run: RunSpec): Record<string, unknown> {
               image: s.image ?? run.image,
               ...(s.imagePullPolicy ? { imagePullPolicy: s.imagePullPolicy } : {}),
               command: ['kafka-backup', ...run.args],
-              env: [
+              env: firstOfEachName([
                 ...run.rendered.secrets.env,
+                // a retention step's storage credentials come first: AWS_* there are the storage's
                 ...(run.extraEnv ?? []),
+                ...(run.rendered.env ?? []),
                 { name: 'KAFKA_BACKUP_SUMMARY_FILE', value: TERMINATION_LOG },
                 { name: 'KAFKA_BACKUP_PROGRESS_INTERVAL_MS', value: '10000' },
-              ],
+                { name: POD_IP_ENV, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+              ]),
+              ...(servesMetrics(run.rendered)
+                ? { ports: [{ name: 'metrics', containerPort: RUN_METRICS_PORT, protocol: 'TCP' }] }
+                : {}),
               terminationMessagePath: TERMINATION_LOG,
               terminationMessagePolicy: 'File',
               volumeMounts: mounts,

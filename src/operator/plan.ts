@@ -13,7 +13,7 @@ import {
   type ResourceStatus,
   type RunRecord,
 } from './api.ts';
-import { LABEL_STEP, type RunSpec } from './jobs.ts';
+import { LABEL_RUN, LABEL_STEP, type RunSpec } from './jobs.ts';
 import { type JobLike, type PodLike, runRecordOf } from './runs.ts';
 import { dueRun, type Schedule, ScheduleError, scheduledJobName, truncateName } from './schedule.ts';
 
@@ -82,6 +82,7 @@ export function mergeHistory(
     .slice(0, limit);
 }
 
+const podEnded = (p: PodLike) => p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed';
 const isFinal = (r: RunRecord) => r.phase === 'Succeeded' || r.phase === 'Failed';
 
 /** Events for runs that finished since the last status. */
@@ -225,7 +226,13 @@ export function planBackup(i: BackupInputs): Plan {
         },
       );
     const exists = i.jobs.some((j) => j.metadata.name === want);
-    if (!exists && stale.length === 0) {
+    // the old generation's Pod may still be finishing its files after its Job went: the new one
+    // would find the line held, so it starts once that Pod has ended
+    const lingering = i.pods.some((p) => {
+      const run = p.metadata.labels?.[LABEL_RUN];
+      return run !== undefined && run !== want && /-continuous-\d+$/.test(run) && !podEnded(p);
+    });
+    if (!exists && stale.length === 0 && !lingering) {
       actions.push({ type: 'createRun', run: run(want) });
       actions.push({
         type: 'event',

@@ -14,6 +14,7 @@ import type {
   Resource,
   Section,
 } from './api.ts';
+import { encryptionPathEnv } from './encryption.ts';
 import { SecretMounts, specPathOf } from './fields.ts';
 import type { Kube } from './kube.ts';
 import type { Prepared } from './plan.ts';
@@ -62,12 +63,40 @@ async function connection(
     if (!user)
       throw new Problem('StrimziUserNotFound', `KafkaUser ${ns}/${ref.kafkaUser} (kafka.strimzi.io) not found`);
   }
+  let section: Section;
   try {
-    return strimziConnection(ref, cluster, user);
+    section = strimziConnection(ref, cluster, user);
   } catch (e) {
     if (e instanceof StrimziProblem) throw new Problem('StrimziClusterNotReady', e.message);
     throw e;
   }
+  if (ns !== namespace) await strimziSecretsHere(ctx, namespace, ns, section);
+  return section;
+}
+
+/**
+ * A run mounts Secrets of its own namespace only. With the Kafka (and KafkaUser) in another
+ * namespace, Strimzi's CA and user Secrets are there: say so, and how to fix it, rather than a
+ * bare SecretNotFound. (The operator does not copy them: that would need the right to write
+ * Secrets in every watched namespace.)
+ */
+async function strimziSecretsHere(ctx: PrepareContext, namespace: string, strimziNs: string, section: Section) {
+  const names = new Set<string>();
+  const walk = (v: unknown) => {
+    if (!v || typeof v !== 'object') return;
+    for (const [k, c] of Object.entries(v as Record<string, unknown>))
+      if (k.endsWith('Secret') && c && typeof c === 'object') names.add(String((c as { name: unknown }).name));
+      else walk(c);
+  };
+  walk(section['security']);
+  for (const name of [...names].sort())
+    if (!(await ctx.kube.secretKeys(namespace, name)))
+      throw new Problem(
+        'StrimziSecretNotInNamespace',
+        `Secret ${name} (Strimzi's, in ${strimziNs}) is needed in ${namespace}, where the runs are: copy it there ` +
+          `(kubectl get secret ${name} -n ${strimziNs} -o yaml, drop namespace/uid/resourceVersion/ownerReferences, apply it in ${namespace}; ` +
+          'or a secret replicator), or create the resource in the Kafka namespace',
+      );
 }
 
 /** storage, backup id and (as a default) the cluster, from a backupRef or the spec itself. */
@@ -77,14 +106,21 @@ async function backupOf(ctx: PrepareContext, namespace: string, spec: BackupRefS
     if (!b)
       throw new Problem('BackupNotFound', `KafkaBackup ${namespace}/${spec.backupRef.name} (backupRef) not found`);
     const own = spec.kafka || spec.strimziClusterRef ? spec : b.spec;
+    const encryption = (b.spec.backup?.['encryption'] as Section | undefined) ?? spec.encryption;
     return {
       backupId: b.spec.backupId ?? b.metadata.name,
       storage: b.spec.storage,
       kafka: await connection(ctx, namespace, own),
+      ...(encryption ? { encryption } : {}),
     };
   }
   if (!spec.storage || !spec.backupId) throw new Problem('InvalidSpec', 'set backupRef, or storage and backupId');
-  return { backupId: spec.backupId, storage: spec.storage, kafka: await connection(ctx, namespace, spec) };
+  return {
+    backupId: spec.backupId,
+    storage: spec.storage,
+    kafka: await connection(ctx, namespace, spec),
+    ...(spec.encryption ? { encryption: spec.encryption } : {}),
+  };
 }
 
 async function checkRendered(ctx: PrepareContext, namespace: string, rendered: Rendered): Promise<void> {
@@ -167,7 +203,10 @@ export function prepareBackup(ctx: PrepareContext, r: Resource<KafkaBackupSpec>)
     if (!url)
       throw new Problem('InvalidSpec', 'retention needs storage.url, or backend settings that name the location');
     const secrets = new SecretMounts();
-    const extraEnv = storageEnv(r.spec.storage, secrets);
+    const extraEnv = [
+      ...storageEnv(r.spec.storage, secrets),
+      ...encryptionPathEnv(r.spec.backup?.['encryption'] as Section | undefined, secrets),
+    ];
     prepared.retention = (step, jobName) => {
       if (step === 'forget' && !hasKeepPolicy(retention)) return undefined;
       if (step === 'prune' && retention.prune === false) return undefined;

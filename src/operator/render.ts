@@ -14,7 +14,9 @@ import type {
   KafkaRestoreSpec,
   Section,
 } from './api.ts';
+import { kmsEnv, renderEncryption } from './encryption.ts';
 import { renderSection, SecretMounts } from './fields.ts';
+import { POD_IP_ENV, RUN_METRICS_PORT } from './progress.ts';
 
 export const CONFIG_DIR = '/etc/kafka-backup';
 export const CONFIG_FILE = `${CONFIG_DIR}/config.yaml`;
@@ -24,6 +26,8 @@ export interface Rendered {
   config: Record<string, unknown>;
   yaml: string;
   secrets: SecretMounts;
+  /** More environment of the run (KMS credentials from Secrets). */
+  env: { name: string; value?: string; valueFrom?: unknown }[];
   /** The filesystem backend's volume, mounted where storage.path points. */
   storageVolume?: { volume: Record<string, unknown>; mountPath: string };
 }
@@ -31,6 +35,8 @@ export interface Rendered {
 /** What a run needs besides its own spec, resolved by the reconciler (refs, Strimzi). */
 export interface Resolved {
   backupId: string;
+  /** The line's encryption (a KafkaBackup's backup.encryption). */
+  encryption?: Section;
   kafka: Section;
   storage: Section & { volume?: unknown };
 }
@@ -54,17 +60,32 @@ function common(spec: JobSettings & { maxMemoryBytes?: number }): Record<string,
   };
 }
 
+/**
+ * Backup and restore runs serve their metrics on the Pod's IP, where the operator reads their
+ * progress (./progress.ts) and a PodMonitor can scrape them.
+ */
+const RUN_METRICS = { enabled: true, port: RUN_METRICS_PORT, bind_address: `\${${POD_IP_ENV}}` };
+
 function finish(
   config: Record<string, unknown>,
   secrets: SecretMounts,
   storageVolume?: Rendered['storageVolume'],
+  encryption?: Section,
 ): Rendered {
   return {
     config,
     yaml: stringify(config, { lineWidth: 0 }),
     secrets,
+    env: kmsEnv(encryption),
     ...(storageVolume ? { storageVolume } : {}),
   };
+}
+
+/** Reading an encrypted line: its key as the CLI takes it (backup.encryption; `enabled` is for new lines only). */
+function lineKey(r: Resolved, secrets: SecretMounts): Record<string, unknown> {
+  if (!r.encryption) return {};
+  const { enabled: _, ...key } = r.encryption;
+  return { backup: { encryption: renderEncryption(key, secrets) } };
 }
 
 export function renderBackup(spec: KafkaBackupSpec, r: Resolved): Rendered {
@@ -76,10 +97,17 @@ export function renderBackup(spec: KafkaBackupSpec, r: Resolved): Rendered {
     secrets,
   );
   const { section: storage, storageVolume } = storageSection(r.storage, secrets);
-  const backup = renderSection(spec.backup ?? {}, SectionSchemas.backup, secrets) as Record<string, unknown>;
+  const { encryption, ...options } = spec.backup ?? {};
+  const backup = renderSection(options, SectionSchemas.backup, secrets) as Record<string, unknown>;
+  if (encryption) backup['encryption'] = renderEncryption(encryption as Section, secrets);
   backup['mode'] = spec.mode ?? 'snapshot';
   if (spec.retention?.maxAge) backup['retention'] = { max_age: spec.retention.maxAge, apply: 'end' };
-  return finish({ backup_id: r.backupId, ...common(spec), source, storage, backup }, secrets, storageVolume);
+  return finish(
+    { backup_id: r.backupId, ...common(spec), source, storage, backup, metrics: RUN_METRICS },
+    secrets,
+    storageVolume,
+    encryption as Section | undefined,
+  );
 }
 
 export function renderRestore(spec: KafkaRestoreSpec, r: Resolved): Rendered {
@@ -93,8 +121,10 @@ export function renderRestore(spec: KafkaRestoreSpec, r: Resolved): Rendered {
     storage,
     restore: renderSection(spec.restore ?? {}, SectionSchemas.restore, secrets),
     ...(spec.offsets ? { offsets: renderSection(spec.offsets, SectionSchemas.offsets, secrets) } : {}),
+    ...lineKey(r, secrets),
+    metrics: RUN_METRICS,
   };
-  return finish(config, secrets, storageVolume);
+  return finish(config, secrets, storageVolume, r.encryption);
 }
 
 /** Offsets apply/rollback: the connection and storage in the config; the rest as flags (./jobs.ts). */
@@ -116,8 +146,9 @@ export function renderOffsets(spec: KafkaOffsetResetSpec | KafkaOffsetRollbackSp
         }
       : {}),
     ...(reset.groupMapping ? { restore: { group_mapping: reset.groupMapping } } : {}),
+    ...lineKey(r, secrets),
   };
-  return finish(config, secrets, storageVolume);
+  return finish(config, secrets, storageVolume, r.encryption);
 }
 
 /** The command line of an offsets run. */

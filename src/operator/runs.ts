@@ -30,6 +30,7 @@ export interface PodLike {
   metadata: { name: string; labels?: Record<string, string>; creationTimestamp?: string | Date };
   status?: {
     phase?: string;
+    podIP?: string;
     containerStatuses?: {
       name: string;
       state?: { terminated?: { exitCode?: number; message?: string; reason?: string } };

@@ -5,11 +5,12 @@
  */
 import { parseConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
+import { POD_IP_ENV } from './progress.ts';
 import type { Rendered } from './render.ts';
 
 /** Problems of the rendered config, one line each, with config key paths; empty when it is valid. */
 export function configProblems(rendered: Rendered): string[] {
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { [POD_IP_ENV]: '10.0.0.1' };
   for (const e of rendered.secrets.env) env[e.name] = 'placeholder';
   try {
     parseConfig(rendered.yaml, 'the rendered config', env);

@@ -24,7 +24,7 @@
  * from its config, args or env) would not find it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   closeSync,
   createReadStream,
@@ -585,8 +585,8 @@ function podStatus(run: PodRun): Record<string, unknown> {
     phase: run.phase,
     hostIP: '127.0.0.1',
     hostIPs: [{ ip: '127.0.0.1' }],
-    podIP: '127.0.0.1',
-    podIPs: [{ ip: '127.0.0.1' }],
+    podIP: podIpOf(run.pod),
+    podIPs: [{ ip: podIpOf(run.pod) }],
     startTime: run.startTime,
     conditions: Object.entries(run.conditions).map(([type, s]) => ({
       type,
@@ -643,6 +643,17 @@ async function getData(
   return out;
 }
 
+/**
+ * Each Pod's own address, as a CNI gives one: a loopback address of 127.0.0.0/8 (all of which reach
+ * this machine) derived from the Pod's uid, so two Pods' servers on the same port do not clash.
+ */
+export function podIpOf(pod: Pod): string {
+  const h = createHash('sha256')
+    .update(pod.metadata?.uid ?? '')
+    .digest();
+  return `127.${1 + (h[0]! % 254)}.${h[1]}.${1 + (h[2]! % 254)}`;
+}
+
 function fieldValue(pod: Pod, fieldPath: string, nodeName: string): string {
   const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
   if (m)
@@ -653,7 +664,7 @@ function fieldValue(pod: Pod, fieldPath: string, nodeName: string): string {
     'metadata.uid': pod.metadata?.uid,
     'spec.nodeName': nodeName,
     'spec.serviceAccountName': pod.spec.serviceAccountName ?? 'default',
-    'status.podIP': '127.0.0.1',
+    'status.podIP': podIpOf(pod),
     'status.hostIP': '127.0.0.1',
   };
   if (!(fieldPath in values)) throw new Error(`fieldRef ${fieldPath} is not supported by the node stand-in`);

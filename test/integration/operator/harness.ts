@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT, sleep } from '../../helpers/kafka.ts';
+import type { KubeClient, KubeObject } from '../../helpers/kube.ts';
 
 export const GROUP_PATH = '/apis/kafkabackup.io/v1alpha1';
 
@@ -76,4 +77,30 @@ export async function until<T>(what: string, f: () => Promise<T | undefined>, ti
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(500);
   }
+}
+
+/**
+ * Every place a secret must not reach, as [where, text]: the namespace's ConfigMaps (the rendered
+ * configs), Jobs, the operator's resources, Events, the operators' output and every Pod's log.
+ */
+export async function placesToGrep(
+  admin: KubeClient,
+  ns: string,
+  operatorOutputs: string[],
+): Promise<[string, string][]> {
+  const where: [string, string][] = [];
+  where.push(['configmaps', JSON.stringify(await admin.get(`/api/v1/namespaces/${ns}/configmaps`))]);
+  where.push(['jobs', JSON.stringify(await admin.get(`/apis/batch/v1/namespaces/${ns}/jobs`))]);
+  for (const plural of ['kafkabackups', 'kafkarestores', 'kafkaoffsetresets', 'kafkaoffsetrollbacks'])
+    where.push([plural, JSON.stringify(await admin.get(`${GROUP_PATH}/namespaces/${ns}/${plural}`))]);
+  where.push(['events', JSON.stringify(await admin.get(`/api/v1/namespaces/${ns}/events`))]);
+  for (const out of operatorOutputs) where.push(['operator log', out]);
+  const pods = await admin.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${ns}/pods`);
+  for (const pod of pods.items) {
+    const log = await admin
+      .request<string>('GET', `/api/v1/namespaces/${ns}/pods/${pod.metadata?.name}/log`)
+      .catch(() => '');
+    where.push([`log of ${pod.metadata?.name}`, typeof log === 'string' ? log : JSON.stringify(log)]);
+  }
+  return where;
 }

@@ -27,7 +27,7 @@ import {
 import { type NodeStandIn, startNode } from '../../helpers/kube-node.ts';
 import { consumeAsGroup, dumpTopic, groupOffsets, produceSpec } from '../../helpers/peers.ts';
 import { createS3Bucket, S3_CREDENTIALS, S3_ENDPOINT } from '../../helpers/storage-servers.ts';
-import { GROUP_PATH, metricValue, type OperatorProcess, startOperator, until } from './harness.ts';
+import { GROUP_PATH, metricValue, type OperatorProcess, placesToGrep, startOperator, until } from './harness.ts';
 
 // The secret value every grep looks for: it must reach the CLI (moto accepts any key, the runs
 // succeed with it) and nothing else.
@@ -636,25 +636,16 @@ describe('restarts, replicas, secrets', () => {
   });
 
   test('the secret value is in no rendered config, Job, status, event or log', async () => {
-    const where: [string, string][] = [];
     const cms = await admin.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${ns}/configmaps`);
     assert.ok(
       cms.items.some((c) => c.metadata?.name?.startsWith('orders-')),
       'rendered configs exist',
     );
-    where.push(['configmaps', JSON.stringify(cms)]);
-    where.push(['jobs', JSON.stringify(await admin.get(`/apis/batch/v1/namespaces/${ns}/jobs`))]);
-    for (const plural of ['kafkabackups', 'kafkarestores', 'kafkaoffsetresets', 'kafkaoffsetrollbacks'])
-      where.push([plural, JSON.stringify(await admin.get(path(plural)))]);
-    where.push(['events', JSON.stringify(await admin.get(`/api/v1/namespaces/${ns}/events`))]);
-    for (const p of operators) where.push(['operator log', p.output()]);
-    const pods = await admin.get<{ items: KubeObject[] }>(`/api/v1/namespaces/${ns}/pods`);
-    for (const pod of pods.items) {
-      const log = await admin
-        .request<string>('GET', `/api/v1/namespaces/${ns}/pods/${pod.metadata?.name}/log`)
-        .catch(() => '');
-      where.push([`log of ${pod.metadata?.name}`, typeof log === 'string' ? log : JSON.stringify(log)]);
-    }
+    const where = await placesToGrep(
+      admin,
+      ns,
+      operators.map((p) => p.output()),
+    );
     assert.ok(where.length > 8);
     // the grep can see it: the Secret itself, read the same way, holds it
     const secret = await admin.get<{ data: Record<string, string> }>(`/api/v1/namespaces/${ns}/secrets/s3-credentials`);

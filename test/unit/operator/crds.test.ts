@@ -21,25 +21,29 @@ const specOf = (kind: Parameters<typeof crdOf>[0]): Node =>
   (crdOf(kind) as { spec: { versions: { schema: { openAPIV3Schema: Node } }[] } }).spec.versions[0]!.schema
     .openAPIV3Schema.properties!['spec']!;
 
-function fieldAt(root: Node, configPath: string): Node | undefined {
+/** The spec field of a config key path; `all` (every key path of the section) gives each key its siblings. */
+function fieldAt(root: Node, configPath: string, all: readonly string[] = []): Node | undefined {
   let node: Node | undefined = root;
   const parts = configPath.split('.');
   for (let i = 0; i < parts.length && node; i++) {
-    const siblings = Object.keys(node.properties ?? {});
-    const f = classifyKey(parts[i]!, []);
+    const parent = parts.slice(0, i).join('.');
+    const siblings = all
+      .filter((p) => p.split('.').length === i + 1 && (i === 0 || p.startsWith(`${parent}.`)))
+      .map((p) => p.split('.')[i]!);
+    const f = classifyKey(parts[i]!, siblings);
     const key = f.kind === 'omit' ? undefined : f.specKey;
     if (key === undefined) return { omitted: true };
     node = node.properties?.[key] ?? node.properties?.[camel(parts[i]!)];
-    void siblings;
   }
   return node;
 }
 
 test('every backup option of the CLI config is a field of KafkaBackup spec.backup', () => {
   const backup = specOf('KafkaBackup').properties!['backup']!;
-  const missing = schemaKeyPaths(SectionSchemas.backup)
+  const all = schemaKeyPaths(SectionSchemas.backup);
+  const missing = all
     .filter((p) => !p.startsWith('mode') && !p.startsWith('retention'))
-    .filter((p) => fieldAt(backup, p) === undefined);
+    .filter((p) => fieldAt(backup, p, all) === undefined);
   assert.deepEqual(missing, []);
   assert.deepEqual(backup.properties!['compression']!['enum'], ['zstd', 'lz4', 'gzip', 'none']);
   assert.equal(backup.properties!['batchSize']!['minimum'], 1);
