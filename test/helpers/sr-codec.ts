@@ -9,12 +9,13 @@
  * one zigzag varint per level; the common [0] is written as the single byte 0), then the payload.
  *
  * The test schemas, per topic T (TopicRecordNameStrategy for values, TopicNameStrategy for keys,
- * and Confluent's default reference naming, the import path, for the referenced .proto):
+ * one subject shared by every topic for the referenced .proto):
  *
  *   T-key                Avro   kb.test.RecordKey {id: string}              every record's key
  *   T-kb.test.Payment    Avro   record with a nested record, an enum, a [null, string] union,
  *                               decimal bytes, an array, a map, a double
- *   kb/common.proto      Protobuf  package kb.common: Money, enum Status    (referenced)
+ *   kb.common.proto      Protobuf  package kb.common: Money, enum Status    (referenced, as the
+ *                               import kb/common.proto)
  *   T-kb.test.Order      Protobuf  imports kb/common.proto; messages OrderLine (index [0]),
  *                               Order ([1]) and Order.Audit ([1, 0])
  *   T-kb.test.Shipment   JSON Schema (draft-07) object with a nested object, an enum, a nullable
@@ -28,7 +29,15 @@ import { registryRequest } from './schema-registry.ts';
 
 export type SchemaFormat = 'AVRO' | 'PROTOBUF' | 'JSON';
 
-export const COMMON_PROTO_SUBJECT = 'kb/common.proto';
+/** The import path of the referenced .proto: the reference's name. */
+export const COMMON_PROTO_IMPORT = 'kb/common.proto';
+/**
+ * Its subject by default. Confluent's default reference naming would use the import path, but
+ * AxonOps Schema Registry v0.2.1 (the IMPORT-capable test registry) keeps a percent-escaped
+ * subject escaped (`kb%2Fcommon.proto`), so a reference to `kb/common.proto` never resolves
+ * there; registerTestSchemas takes another subject (e.g. the import path) for srfake.
+ */
+export const COMMON_PROTO_SUBJECT = 'kb.common.proto';
 
 const KEY_SCHEMA = {
   type: 'record',
@@ -81,7 +90,7 @@ enum Status {
 const ORDER_PROTO = `syntax = "proto3";
 package kb.test;
 
-import "${COMMON_PROTO_SUBJECT}";
+import "${COMMON_PROTO_IMPORT}";
 
 message OrderLine {
   string sku = 1;
@@ -168,14 +177,19 @@ async function latestVersion(registryUrl: string, subject: string): Promise<numb
 
 /**
  * Registers the test schemas for a topic (see the header; references first): the Avro key, the
- * Avro value, kb/common.proto, the Protobuf value that imports it, the JSON Schema value.
- * Registering again is idempotent (same ids). On an empty registry the ids are 1..5 in that order.
+ * Avro value, kb/common.proto (under options.commonSubject, default COMMON_PROTO_SUBJECT), the
+ * Protobuf value that imports it, the JSON Schema value. Registering again is idempotent (same
+ * ids). On an empty registry the ids are 1..5 in that order.
  */
-export async function registerTestSchemas(registryUrl: string, topic: string): Promise<TestSchemas> {
+export async function registerTestSchemas(
+  registryUrl: string,
+  topic: string,
+  options: { commonSubject?: string } = {},
+): Promise<TestSchemas> {
   const subjects = {
     key: `${topic}-key`,
     avro: `${topic}-kb.test.Payment`,
-    protobufCommon: COMMON_PROTO_SUBJECT,
+    protobufCommon: options.commonSubject ?? COMMON_PROTO_SUBJECT,
     protobuf: `${topic}-kb.test.Order`,
     json: `${topic}-kb.test.Shipment`,
   };
@@ -189,7 +203,7 @@ export async function registerTestSchemas(registryUrl: string, topic: string): P
   const protobufId = await registerSchema(registryUrl, subjects.protobuf, {
     schema: ORDER_PROTO,
     schemaType: 'PROTOBUF',
-    references: [{ name: COMMON_PROTO_SUBJECT, subject: subjects.protobufCommon, version: commonVersion }],
+    references: [{ name: COMMON_PROTO_IMPORT, subject: subjects.protobufCommon, version: commonVersion }],
   });
   const json = await registerSchema(registryUrl, subjects.json, {
     schema: JSON.stringify(SHIPMENT_SCHEMA),

@@ -9,14 +9,17 @@ import { after, before, test } from 'node:test';
 import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, uniqueTopic } from '../../helpers/kafka.ts';
 import { dumpTopic, produceSpec, type SpecRecord } from '../../helpers/peers.ts';
 import {
+  ensureImportRegistry,
   ensureSchemaRegistries,
   lockRegistries,
   registryRequest,
   resetRegistry,
+  SR_IMPORT_URL,
   SR_SOURCE_URL,
   SR_TARGET_URL,
 } from '../../helpers/schema-registry.ts';
 import {
+  COMMON_PROTO_IMPORT,
   COMMON_PROTO_SUBJECT,
   comparable,
   decodeTopicWithRegistry,
@@ -50,6 +53,7 @@ function views(m: Map<string, SchemaRecordView>): Record<string, SchemaRecordVie
 
 before(async () => {
   await ensureSchemaRegistries();
+  await ensureImportRegistry();
   release = await lockRegistries();
   await resetRegistry(SR_SOURCE_URL);
   await resetRegistry(SR_TARGET_URL);
@@ -137,7 +141,7 @@ test('Protobuf records carry the Confluent message indexes of the second message
 test('the Protobuf schema with a reference is served with it, and its records decode through it', async () => {
   const order = await registryRequest<SchemaById>(SR_SOURCE_URL, 'GET', `/schemas/ids/${schemas.ids.protobuf}`);
   assert.equal(order.schemaType, 'PROTOBUF');
-  assert.deepEqual(order.references, [{ name: COMMON_PROTO_SUBJECT, subject: COMMON_PROTO_SUBJECT, version: 1 }]);
+  assert.deepEqual(order.references, [{ name: COMMON_PROTO_IMPORT, subject: COMMON_PROTO_SUBJECT, version: 1 }]);
   assert.match(order.schema, /import "kb\/common.proto";/);
   const decoded = await decodeTopicWithRegistry(KAFKA_BOOTSTRAP, topic, SR_SOURCE_URL);
   const o = decoded.records.get('protobuf-0003');
@@ -212,4 +216,54 @@ test('srfake refuses an explicit id at registration, even in IMPORT mode (why pr
   assert.match(body.message ?? '', /unknown field "id"/);
   await resetRegistry(SR_TARGET_URL);
   assert.deepEqual(await registryRequest(SR_TARGET_URL, 'GET', '/mode'), { mode: 'READWRITE' });
+});
+
+test('the IMPORT-capable registry takes the source schemas with their ids and versions; records decode there unchanged; a taken id is refused for another schema', async () => {
+  await resetRegistry(SR_IMPORT_URL);
+  assert.deepEqual(await registryRequest(SR_IMPORT_URL, 'PUT', '/mode', { mode: 'IMPORT' }), { mode: 'IMPORT' });
+  // references first: kb/common.proto before the Order schema that imports it
+  for (const subject of ['key', 'avro', 'protobufCommon', 'protobuf', 'json'] as const) {
+    const name = schemas.subjects[subject];
+    const v = await registryRequest<SchemaById & { id: number; version: number }>(
+      SR_SOURCE_URL,
+      'GET',
+      `/subjects/${encodeURIComponent(name)}/versions/latest`,
+    );
+    const res = await registryRequest<{ id: number }>(
+      SR_IMPORT_URL,
+      'POST',
+      `/subjects/${encodeURIComponent(name)}/versions`,
+      {
+        schema: v.schema,
+        ...(v.schemaType === undefined ? {} : { schemaType: v.schemaType }),
+        ...(v.references === undefined ? {} : { references: v.references }),
+        id: v.id,
+        version: v.version,
+      },
+    );
+    assert.equal(res.id, schemas.ids[subject], `${name} keeps id ${schemas.ids[subject]}`);
+  }
+  await registryRequest(SR_IMPORT_URL, 'PUT', '/mode', { mode: 'READWRITE' });
+
+  const decoded = await decodeTopicWithRegistry(KAFKA_BOOTSTRAP, topic, SR_IMPORT_URL);
+  assert.deepEqual(decoded.failures, []);
+  assert.deepEqual(decoded.ids, [1, 2, 4, 5]);
+  assert.deepEqual(views(decoded.records), views(expected));
+
+  // as Confluent's: IMPORT over existing subjects needs force=true
+  await assert.rejects(
+    registryRequest(SR_IMPORT_URL, 'PUT', '/mode', { mode: 'IMPORT' }),
+    /42205.*Cannot import since found existing subjects/,
+  );
+  await registryRequest(SR_IMPORT_URL, 'PUT', '/mode?force=true', { mode: 'IMPORT' });
+  const res = await fetch(`${SR_IMPORT_URL}/subjects/import-conflict-value/versions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+    body: JSON.stringify({ schema: '"bytes"', id: schemas.ids.avro, version: 1 }),
+  });
+  const body = (await res.json()) as { error_code?: number; message?: string };
+  assert.equal(res.status, 422);
+  assert.equal(body.error_code, 42205);
+  assert.match(body.message ?? '', new RegExp(`id ${schemas.ids.avro} is not permitted`));
+  await resetRegistry(SR_IMPORT_URL);
 });
