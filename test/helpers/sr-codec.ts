@@ -593,8 +593,9 @@ function jsonDecoder(s: FetchedSchema, refs: ResolvedReference[]): Decoder {
 /**
  * Reads every record of the topic with Kafka's Java consumer and decodes keys and values in the
  * wire format with the schemas the given registry holds under their ids (references followed
- * through /subjects/{s}/versions/{v}). A record that does not decode (unknown id, wrong schema,
- * not the wire format) is listed in failures, not thrown, so a test can assert on them.
+ * through /subjects/{s}/versions/{v}). A key that is not in the wire format is kept as bytes
+ * ({"$bytes": hex}, keySchemaId null). A record that does not decode (unknown id, wrong schema, a
+ * value not in the wire format) is listed in failures, not thrown, so a test can assert on them.
  */
 export async function decodeTopicWithRegistry(
   bootstrap: string,
@@ -614,6 +615,11 @@ export async function decodeTopicWithRegistry(
   ): Promise<{ schemaId: number | null; decoded: ReturnType<Decoder> | null } | undefined> => {
     if (b64 === null) return { schemaId: null, decoded: null };
     const wire = parseConfluent(Buffer.from(b64, 'base64'));
+    if (wire === null && part === 'key') {
+      // plain keys (a string, a number) are common next to wire-format values: kept as bytes
+      const raw = canonical(Buffer.from(b64, 'base64'));
+      return { schemaId: null, decoded: { value: raw, format: 'JSON', messageType: '', messageIndexes: null } };
+    }
     if (wire === null) {
       failures.push({ ...at, part, schemaId: null, error: 'not in the Confluent wire format' });
       return undefined;
