@@ -40,7 +40,9 @@ echo "== build";      npx tsc -p tsconfig.build.json
 echo "== package";    node scripts/package.ts
 # the Kubernetes test bed's binaries (operator tests): built from the Go module proxy once, then cached
 echo "== kube test bed build"; bash scripts/kube/build.sh all
-echo "== services";   bash scripts/services.sh start ${KB_TEST_SERVICES:-kafka s3 azure gcs}
+# the schema registries are Go programs built from the module proxy on first start (minutes cold), so
+# they start here rather than inside the first test that needs them
+echo "== services";   bash scripts/services.sh start ${KB_TEST_SERVICES:-kafka s3 azure gcs schema-registry schema-registry-import}
 echo "== tests"
 # One node:test run so the closing summary counts every test.
 node --test --test-concurrency="${KB_TEST_CONCURRENCY:-2}" --test-timeout=900000 \
