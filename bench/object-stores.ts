@@ -10,7 +10,8 @@
  * --cli       the CLI to measure (default bin/kafka-backup.js, built first; a path without a
  *             .js/.ts extension, such as dist/kafka-backup, is run directly)
  * --sample    also load bench/mem-sampler.ts into the CLI and record where memory goes at the
- *             peak (heap, array buffers, the rest); sampling adds ~3 MiB of its own
+ *             peak (heap, array buffers, the rest, and /proc/self/smaps by kind of mapping);
+ *             sampling adds ~3 MiB of its own
  * --node-options  extra Node flags for the CLI (NODE_OPTIONS), e.g. "--max-semi-space-size=8"
  * --topic     back up this already loaded topic (1 KiB records, 8 partitions) instead of
  *             loading one; only with a single size
