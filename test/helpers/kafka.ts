@@ -220,12 +220,20 @@ export function sleep(ms: number): Promise<void> {
 /**
  * The 3-broker cluster is one per machine, and test files run in parallel processes: a file
  * that restarts or stops brokers must not do so while another file uses the cluster. Holds a
- * lock (a directory, taken over when its holder's process is gone) until the returned function
- * is called; waits up to 15 minutes for it.
+ * lock until the returned function is called; waits up to 15 minutes for it.
  */
-export async function lockCluster(): Promise<() => Promise<void>> {
+export function lockCluster(): Promise<() => Promise<void>> {
+  return lockTestResource('kafka-cluster.test-lock', 'the cluster');
+}
+
+/**
+ * A machine-wide lock between test processes on a shared service: a directory under the state
+ * directory, taken over when its holder's process is gone. Resolves to the release function;
+ * waits up to 15 minutes.
+ */
+export async function lockTestResource(name: string, what: string): Promise<() => Promise<void>> {
   const { mkdir, readFile, rm, writeFile } = await import('node:fs/promises');
-  const dir = resolve(process.env['KB_STATE_DIR'] ?? resolve(REPO_ROOT, '.services'), 'kafka-cluster.test-lock');
+  const dir = resolve(process.env['KB_STATE_DIR'] ?? resolve(REPO_ROOT, '.services'), name);
   await mkdir(dirname(dir), { recursive: true });
   const deadline = Date.now() + 15 * 60_000;
   for (;;) {
@@ -242,7 +250,7 @@ export async function lockCluster(): Promise<() => Promise<void>> {
         alive = false;
       }
       if (!alive && holder > 0) await rm(dir, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`the cluster test lock ${dir} is held by pid ${holder}`);
+      if (Date.now() > deadline) throw new Error(`the test lock of ${what} (${dir}) is held by pid ${holder}`);
       await sleep(500);
     }
   }

@@ -112,8 +112,12 @@ function servicesSh(args: string[]): string {
   mkdirSync(join(dir, 'scripts/services'), { recursive: true });
   copyFileSync(join(ROOT, 'scripts/services.sh'), join(dir, 'scripts/services.sh'));
   copyFileSync(join(ROOT, 'scripts/services/lib.sh'), join(dir, 'scripts/services/lib.sh'));
-  for (const file of ['kafka', 's3', 'azure', 'gcs', 'kube']) {
-    const names = file === 'kafka' ? ['kafka', 'kafka_cluster', 'kafka_secure', 'kafka_39'] : [file];
+  const servicesOf: Record<string, string[]> = {
+    kafka: ['kafka', 'kafka_cluster', 'kafka_secure', 'kafka_39'],
+    schema: ['schema_registry'],
+  };
+  for (const file of ['kafka', 's3', 'azure', 'gcs', 'kube', 'schema']) {
+    const names = servicesOf[file] ?? [file];
     const fns = names.flatMap((s) => ['start', 'stop', 'status'].map((a) => `${s}_${a}() { echo "${s}_${a}"; }`));
     writeFileSync(join(dir, `scripts/services/${file}.sh`), `${fns.join('\n')}\n`);
   }
@@ -125,9 +129,9 @@ function servicesSh(args: string[]): string {
   return r.stdout.trim().split('\n').join(' ');
 }
 
-test('services.sh stop and status with no service (or all) cover all eight; start the usual four', () => {
+test('services.sh stop and status with no service (or all) cover all nine; start the usual four', () => {
   const six = (a: string) =>
-    ['kafka', 'kafka_cluster', 'kafka_secure', 'kafka_39', 's3', 'azure', 'gcs', 'kube']
+    ['kafka', 'kafka_cluster', 'kafka_secure', 'kafka_39', 's3', 'azure', 'gcs', 'kube', 'schema_registry']
       .map((s) => `${s}_${a}`)
       .join(' ');
   assert.equal(servicesSh(['stop']), six('stop'));
@@ -136,4 +140,5 @@ test('services.sh stop and status with no service (or all) cover all eight; star
   assert.equal(servicesSh(['start']), 'kafka_start s3_start azure_start gcs_start');
   assert.equal(servicesSh(['stop', 'kafka-secure']), 'kafka_secure_stop');
   assert.equal(servicesSh(['start', 'kube']), 'kube_start');
+  assert.equal(servicesSh(['stop', 'schema-registry']), 'schema_registry_stop');
 });
