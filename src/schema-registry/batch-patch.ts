@@ -17,22 +17,25 @@ import { decompressKafkaRecords } from '../format/compression.ts';
 import { compressKafkaRecords } from '../format/kafka-compression.ts';
 import type { SchemaIdRewriter } from './rewriter.ts';
 
-/** Calls fn with the position and length of each non-null key and value of the records section. */
+/**
+ * Calls fn with the position and length of each non-null key and value of the records section,
+ * and the record's offset delta.
+ */
 export function forEachKeyAndValue(
   records: Buffer,
   count: number,
-  fn: (at: number, len: number, index: number, part: 'key' | 'value') => void,
+  fn: (at: number, len: number, offsetDelta: number, part: 'key' | 'value') => void,
 ): void {
   let pos = 0;
   for (let i = 0; i < count; i++) {
     const [len, p0] = readVarInt(records, pos);
     const [, p1] = readVarLong(records, p0 + 1); // attributes (1 byte), timestamp delta
-    const [, p2] = readVarInt(records, p1); // offset delta
+    const [delta, p2] = readVarInt(records, p1);
     const [keyLen, p3] = readVarInt(records, p2);
-    if (keyLen >= 0) fn(p3, keyLen, i, 'key');
+    if (keyLen >= 0) fn(p3, keyLen, delta, 'key');
     const p4 = p3 + Math.max(0, keyLen);
     const [valueLen, p5] = readVarInt(records, p4);
-    if (valueLen >= 0) fn(p5, valueLen, i, 'value');
+    if (valueLen >= 0) fn(p5, valueLen, delta, 'value');
     pos = p0 + len;
   }
 }
@@ -48,6 +51,13 @@ export interface PatchedBatch {
  * and header when nothing changed (not even the CRC is touched), the same buffer patched in
  * place for an uncompressed batch, a new buffer for a compressed one.
  */
+/** The records section of a batch, decompressed. */
+export function recordsOf(buf: Buffer, h: BatchHeader): Buffer {
+  const section = buf.subarray(h.position + BATCH_HEADER_SIZE, h.position + h.size);
+  const codec = compressionOf(h);
+  return codec === 0 ? section : decompressKafkaRecords(codec, section);
+}
+
 export function patchBatchIds(
   buf: Buffer,
   h: BatchHeader,
@@ -55,8 +65,7 @@ export function patchBatchIds(
   where: (index: number) => string,
 ): PatchedBatch {
   const codec = compressionOf(h);
-  const section = buf.subarray(h.position + BATCH_HEADER_SIZE, h.position + h.size);
-  const records = codec === 0 ? section : decompressKafkaRecords(codec, section);
+  const records = recordsOf(buf, h);
   let changed = false;
   forEachKeyAndValue(records, h.recordsCount, (at, len, i) => {
     if (rw.patch(records, at, len, () => where(i))) changed = true;
