@@ -78,11 +78,11 @@ export async function scanSchemaIds(storage: StorageBackend, manifest: Manifest)
             if (isControl(h)) continue;
             const records = recordsOf(block.raw, h);
             const base = Number(h.baseOffset);
+            if (captureFor(base)) result.records_scanned += h.recordsCount;
             forEachKeyAndValue(records, h.recordsCount, (at, len, delta, part) => {
               const offset = base + delta;
               const c = captureFor(offset);
               if (!c) return;
-              if (part === 'key') result.records_scanned++;
               const id = schemaIdOf(records, at, len);
               if (id < 0 || c.ids.has(id)) return;
               const k = `${c.snapshot}/${id}/${part}`;
