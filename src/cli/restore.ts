@@ -92,6 +92,11 @@ export function registerRestoreCommand(program: Command): void {
       try {
         const result = await runRestore(options);
         progress.done();
+        if (result.schema_registry && !result.dry_run)
+          metrics.restoreSchemaIds({
+            rewritten: result.schema_registry.rewritten,
+            unknown: result.schema_registry.unknown_total,
+          });
         // restore.consumer_groups: plan and apply the groups' offsets onto the restored data
         const groups = r.consumer_groups ?? [];
         const offsets =
