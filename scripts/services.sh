@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One entry point for the real services the tests, the demo and the benchmark use.
 #
-#   scripts/services.sh start|stop|status [kafka|kafka-cluster|kafka-secure|kafka-39|s3|azure|gcs|kube|schema-registry|all]
+#   scripts/services.sh start|stop|status [kafka|kafka-cluster|kafka-secure|kafka-39|s3|azure|gcs|kube|schema-registry|schema-registry-import|all]
 #
 # With no service (or `all`), start starts the four every test run needs (kafka s3 azure gcs);
-# stop and status cover all nine, since tests start kafka-cluster, kafka-secure, kafka-39, kube and
-# schema-registry themselves.
+# stop and status cover all ten, since tests start kafka-cluster, kafka-secure, kafka-39, kube,
+# schema-registry and schema-registry-import themselves.
 # Each service lives in scripts/services/<name>.sh and defines <name>_start, <name>_stop,
 # <name>_status. Starts are idempotent and wait until the service answers, then print its
 # address. Logs, pids and data go under .services/ (git-ignored); downloads are cached
@@ -25,12 +25,12 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(all)
 if [ "${targets[0]}" = all ]; then
   if [ "$action" = start ]; then targets=(kafka s3 azure gcs)
-  else targets=(kafka kafka-cluster kafka-secure kafka-39 s3 azure gcs kube schema-registry); fi
+  else targets=(kafka kafka-cluster kafka-secure kafka-39 s3 azure gcs kube schema-registry schema-registry-import); fi
 fi
 
 case "$action" in
   start|stop|status) ;;
-  *) echo "usage: scripts/services.sh start|stop|status [kafka|kafka-cluster|kafka-secure|kafka-39|s3|azure|gcs|kube|schema-registry|all]" >&2; exit 2 ;;
+  *) echo "usage: scripts/services.sh start|stop|status [kafka|kafka-cluster|kafka-secure|kafka-39|s3|azure|gcs|kube|schema-registry|schema-registry-import|all]" >&2; exit 2 ;;
 esac
 
 for t in "${targets[@]}"; do

@@ -1,41 +1,48 @@
-# schema-registry: two Confluent-compatible Schema Registries for the registry tests, a source and
-# a target, each franz-go's srfake (github.com/twmb/franz-go/pkg/sr v1.8.0, in memory) served by
-# the small main in scripts/services/schema-registry/. Sourced by services.sh (the file is named
-# after the part of the service name before the dash, like kafka.sh holds kafka-cluster).
+# Schema Registries for the registry tests. Sourced by services.sh (the file is named after the
+# part of the service names before the dash, like kafka.sh holds kafka-cluster).
 #
-#   schema-registry  source http://127.0.0.1:${KB_SR_SOURCE_PORT:-18081}
-#                    target http://127.0.0.1:${KB_SR_TARGET_PORT:-18082}   (no auth)
+#   schema-registry         source http://127.0.0.1:${KB_SR_SOURCE_PORT:-18081}
+#                           target http://127.0.0.1:${KB_SR_TARGET_PORT:-18082}   (no auth)
+#       franz-go's srfake (github.com/twmb/franz-go/pkg/sr v1.8.0) served by the small main in
+#       scripts/services/schema-registry/; POST /_kb/reset empties one. It refuses explicit ids.
+#   schema-registry-import  http://127.0.0.1:${KB_SR_IMPORT_PORT:-18083}   (no auth)
+#       AxonOps Schema Registry v0.2.1 (Apache-2.0, Go), in-memory storage: a Confluent API
+#       that implements IMPORT mode with explicit ids and versions, for preserve_ids. Built from
+#       the wrapper module scripts/services/schema-registry-import/ (a go.mod `tool` line; the
+#       proxy refuses the module's version list, so `go install ...@v0.2.1` cannot be used).
+#       A restart empties it.
 #
-# Built with the installed Go from the Go module proxy (go.sum pins the module) into
-# $CACHE_DIR/go-bin/kb-schema-registry-<hash of the sources>, so an edit rebuilds and a second
-# start only launches it. State is in memory: a restart, or POST /_kb/reset, starts empty.
+# Built with the installed Go from the Go module proxy (go.sum pins every module) into
+# $CACHE_DIR/go-bin/kb-<name>-<hash of the sources>, so an edit rebuilds and a second start only
+# launches it (the AxonOps build takes about 35 s of CPU once). State is in memory.
 
-SR_SRC="$ROOT/scripts/services/schema-registry"
 SR_DIR="$STATE_DIR/schema-registry"
 
+# _sr_bin NAME: the cached binary built from scripts/services/NAME/.
 _sr_bin() {
   local hash
-  hash=$(cat "$SR_SRC/main.go" "$SR_SRC/go.mod" "$SR_SRC/go.sum" | sha256sum | cut -c1-12)
-  echo "$CACHE_DIR/go-bin/kb-schema-registry-$hash"
+  hash=$(cd "$ROOT/scripts/services/$1" && cat go.mod go.sum ./*.go 2>/dev/null | sha256sum | cut -c1-12)
+  echo "$CACHE_DIR/go-bin/kb-$1-$hash"
 }
 
+# _sr_install NAME PACKAGE: builds PACKAGE (. or a tool's import path) of that module once.
 _sr_install() {
   local bin tmp
-  bin=$(_sr_bin)
+  bin=$(_sr_bin "$1")
   if [ -x "$bin" ]; then return 0; fi
-  log "building kb-schema-registry (srfake) with $(go version | cut -d' ' -f3) (cached in $CACHE_DIR/go-bin)"
-  tmp="$CACHE_DIR/go-bin/.tmp-sr-$$"
+  log "building $1 with $(go version | cut -d' ' -f3) (cached in $CACHE_DIR/go-bin)"
+  tmp="$CACHE_DIR/go-bin/.tmp-$1-$$"
   mkdir -p "$CACHE_DIR/go-bin"
-  (cd "$SR_SRC" && GOMODCACHE="${GOMODCACHE:-$CACHE_DIR/go/mod}" GOCACHE="${GOCACHE:-$CACHE_DIR/go/build}" \
+  (cd "$ROOT/scripts/services/$1" && GOMODCACHE="${GOMODCACHE:-$CACHE_DIR/go/mod}" GOCACHE="${GOCACHE:-$CACHE_DIR/go/build}" \
     GOFLAGS="-buildvcs=false -modcacherw" GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 \
-    go build -o "$tmp" .) >&2
+    go build -o "$tmp" "$2") >&2
   mv "$tmp" "$bin"
 }
 
 # _sr_start_one NAME PORT
 _sr_start_one() {
   local name=$1 port=$2 bin
-  bin=$(_sr_bin)
+  bin=$(_sr_bin schema-registry)
   mkdir -p "$SR_DIR"
   if ! pid_alive "$SR_DIR/$name.pid"; then
     setsid nohup "$bin" -listen "127.0.0.1:$port" >"$SR_DIR/$name.log" 2>&1 </dev/null &
@@ -47,7 +54,7 @@ _sr_start_one() {
 schema_registry_start() {
   local t0
   t0=$(date +%s.%N)
-  _sr_install
+  _sr_install schema-registry .
   _sr_start_one source "${KB_SR_SOURCE_PORT:-18081}"
   _sr_start_one target "${KB_SR_TARGET_PORT:-18082}"
   log "schema-registry (srfake) ready in $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}")s"
@@ -63,4 +70,29 @@ schema_registry_status() {
   if pid_alive "$SR_DIR/source.pid" || pid_alive "$SR_DIR/target.pid"; then
     echo "schema-registry running source http://127.0.0.1:${KB_SR_SOURCE_PORT:-18081} target http://127.0.0.1:${KB_SR_TARGET_PORT:-18082}"
   else echo "schema-registry stopped"; fi
+}
+
+SR_IMPORT_PKG=github.com/axonops/axonops-schema-registry/cmd/schema-registry
+
+schema_registry_import_start() {
+  local t0 port="${KB_SR_IMPORT_PORT:-18083}" bin
+  t0=$(date +%s.%N)
+  _sr_install schema-registry-import "$SR_IMPORT_PKG"
+  bin=$(_sr_bin schema-registry-import)
+  mkdir -p "$SR_DIR"
+  if ! pid_alive "$SR_DIR/import.pid"; then
+    SCHEMA_REGISTRY_HOST=127.0.0.1 SCHEMA_REGISTRY_PORT="$port" SCHEMA_REGISTRY_STORAGE_TYPE=memory \
+      setsid nohup "$bin" >"$SR_DIR/import.log" 2>&1 </dev/null &
+    echo $! >"$SR_DIR/import.pid"
+  fi
+  http_ready "http://127.0.0.1:$port/mode" 60 "schema-registry-import" "$SR_DIR/import.log"
+  log "schema-registry-import (AxonOps Schema Registry v0.2.1) ready in $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}")s"
+  echo "schema-registry-import http://127.0.0.1:$port"
+}
+
+schema_registry_import_stop() { stop_pidfile "$SR_DIR/import.pid" schema-registry-import; }
+
+schema_registry_import_status() {
+  if pid_alive "$SR_DIR/import.pid"; then echo "schema-registry-import running http://127.0.0.1:${KB_SR_IMPORT_PORT:-18083}"
+  else echo "schema-registry-import stopped"; fi
 }

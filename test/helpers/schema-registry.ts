@@ -1,12 +1,15 @@
 /**
- * The two test Schema Registries (`scripts/services.sh start schema-registry`): franz-go's srfake,
- * an in-memory implementation of the Confluent REST API, once as the source and once as the
- * target of a restore.
+ * The test Schema Registries. `scripts/services.sh start schema-registry`: franz-go's srfake, an
+ * in-memory implementation of the Confluent REST API, once as the source and once as the target
+ * of a restore. `scripts/services.sh start schema-registry-import`: AxonOps Schema Registry, a
+ * Confluent-compatible registry that implements IMPORT mode (registration with explicit ids and
+ * versions), which srfake refuses: the target for preserve_ids.
  *
  *   KB_SR_SOURCE_URL  default http://127.0.0.1:18081
  *   KB_SR_TARGET_URL  default http://127.0.0.1:18082
+ *   KB_SR_IMPORT_URL  default http://127.0.0.1:18083
  *
- * Both are shared by every test file that runs at once: a test that resets one (resetRegistry)
+ * All are shared by every test file that runs at once: a test that resets one (resetRegistry)
  * must hold lockRegistries() for as long as it relies on its content.
  */
 import { join } from 'node:path';
@@ -14,6 +17,7 @@ import { lockTestResource, REPO_ROOT, run } from './kafka.ts';
 
 export const SR_SOURCE_URL = process.env['KB_SR_SOURCE_URL'] ?? 'http://127.0.0.1:18081';
 export const SR_TARGET_URL = process.env['KB_SR_TARGET_URL'] ?? 'http://127.0.0.1:18082';
+export const SR_IMPORT_URL = process.env['KB_SR_IMPORT_URL'] ?? 'http://127.0.0.1:18083';
 
 const SR_CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
 
@@ -22,15 +26,26 @@ const SR_CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
  * from the Go module proxy, then caches it). Returns their URLs.
  */
 export async function ensureSchemaRegistries(): Promise<{ source: string; target: string }> {
-  if (!((await answers(SR_SOURCE_URL)) && (await answers(SR_TARGET_URL)))) {
-    await run('bash', [join(REPO_ROOT, 'scripts/services.sh'), 'start', 'schema-registry'], { timeoutMs: 600_000 });
-  }
+  if (!((await answers(SR_SOURCE_URL)) && (await answers(SR_TARGET_URL)))) await services('start', 'schema-registry');
   return { source: SR_SOURCE_URL, target: SR_TARGET_URL };
+}
+
+/**
+ * Starts the IMPORT-capable registry unless it answers already (the first start builds it from
+ * the Go module proxy: about 35 s of CPU, then cached). Returns its URL.
+ */
+export async function ensureImportRegistry(): Promise<string> {
+  if (!(await answers(SR_IMPORT_URL))) await services('start', 'schema-registry-import');
+  return SR_IMPORT_URL;
+}
+
+function services(action: 'start' | 'stop', name: string): Promise<unknown> {
+  return run('bash', [join(REPO_ROOT, 'scripts/services.sh'), action, name], { timeoutMs: 600_000 });
 }
 
 async function answers(url: string): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/subjects`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`${url}/mode`, { signal: AbortSignal.timeout(2000) });
     await res.body?.cancel();
     return res.ok;
   } catch {
@@ -40,10 +55,16 @@ async function answers(url: string): Promise<boolean> {
 
 /**
  * Empties a registry completely: subjects, schemas, configs, modes, and the id counter (the next
- * registered schema gets id 1 again). A test-only route of our srfake server (POST /_kb/reset),
- * since hard deletes in the Confluent API never give ids back.
+ * registered schema gets id 1 again). On srfake a test-only route of our server (POST
+ * /_kb/reset), since hard deletes in the Confluent API never give ids back; the IMPORT-capable
+ * registry (SR_IMPORT_URL) is restarted instead (its storage is in memory).
  */
 export async function resetRegistry(url: string): Promise<void> {
+  if (url === SR_IMPORT_URL) {
+    await services('stop', 'schema-registry-import');
+    await services('start', 'schema-registry-import');
+    return;
+  }
   const res = await fetch(`${url}/_kb/reset`, { method: 'POST' });
   if (!res.ok) throw new Error(`reset of the registry at ${url} failed: HTTP ${res.status} ${await res.text()}`);
 }

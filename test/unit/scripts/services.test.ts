@@ -114,7 +114,7 @@ function servicesSh(args: string[]): string {
   copyFileSync(join(ROOT, 'scripts/services/lib.sh'), join(dir, 'scripts/services/lib.sh'));
   const servicesOf: Record<string, string[]> = {
     kafka: ['kafka', 'kafka_cluster', 'kafka_secure', 'kafka_39'],
-    schema: ['schema_registry'],
+    schema: ['schema_registry', 'schema_registry_import'],
   };
   for (const file of ['kafka', 's3', 'azure', 'gcs', 'kube', 'schema']) {
     const names = servicesOf[file] ?? [file];
@@ -129,9 +129,20 @@ function servicesSh(args: string[]): string {
   return r.stdout.trim().split('\n').join(' ');
 }
 
-test('services.sh stop and status with no service (or all) cover all nine; start the usual four', () => {
+test('services.sh stop and status with no service (or all) cover all ten; start the usual four', () => {
   const six = (a: string) =>
-    ['kafka', 'kafka_cluster', 'kafka_secure', 'kafka_39', 's3', 'azure', 'gcs', 'kube', 'schema_registry']
+    [
+      'kafka',
+      'kafka_cluster',
+      'kafka_secure',
+      'kafka_39',
+      's3',
+      'azure',
+      'gcs',
+      'kube',
+      'schema_registry',
+      'schema_registry_import',
+    ]
       .map((s) => `${s}_${a}`)
       .join(' ');
   assert.equal(servicesSh(['stop']), six('stop'));
@@ -141,4 +152,5 @@ test('services.sh stop and status with no service (or all) cover all nine; start
   assert.equal(servicesSh(['stop', 'kafka-secure']), 'kafka_secure_stop');
   assert.equal(servicesSh(['start', 'kube']), 'kube_start');
   assert.equal(servicesSh(['stop', 'schema-registry']), 'schema_registry_stop');
+  assert.equal(servicesSh(['start', 'schema-registry-import']), 'schema_registry_import_start');
 });
