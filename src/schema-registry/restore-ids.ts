@@ -1,8 +1,8 @@
 /**
  * What a restore with restore.schema_registry needs, prepared once the snapshot is chosen: the
  * capture read back, the schemas registered on the target (remap_ids), and per source topic the
- * rewriter of its keys' and values' schema ids. Topics without registry data (no
- * TopicNameStrategy subject in the capture) get none, so their batches stay on the raw path.
+ * rewriter of its keys' and values' schema ids. Topics without registry data (no `<topic>-…`
+ * subject in the capture) get none, so their batches stay on the raw path.
  */
 import { UsageError } from '../errors.ts';
 import type { Snapshot } from '../format/manifest.ts';
@@ -11,7 +11,7 @@ import type { RegistryClient } from './client.ts';
 import { type RemapStep, remapIds } from './remap.ts';
 import { type OnUnknownId, SchemaIdRewriter } from './rewriter.ts';
 import { readCapture } from './store.ts';
-import { topicSubjects } from './subjects.ts';
+import { ofTopic } from './subjects.ts';
 
 export interface SchemaRegistryRestoreReport {
   strategy: 'remap_ids';
@@ -49,7 +49,7 @@ export async function prepareSchemaIds(
   const remap = await remapIds(target, capture, { context: o.context, dryRun: o.dryRun });
   const rewriters = new Map<string, SchemaIdRewriter>();
   const rewriterFor = (topic: string): SchemaIdRewriter | null => {
-    if (!topicSubjects(topic).some((s) => capture.subjects[s])) return null;
+    if (!Object.keys(capture.subjects).some((s) => ofTopic(s, topic))) return null;
     let r = rewriters.get(topic);
     if (!r) rewriters.set(topic, (r = new SchemaIdRewriter(remap.ids, o.onUnknownId)));
     return r;

@@ -12,7 +12,7 @@ import type { StorageBackend } from '../storage/backend.ts';
 import { forEachKeyAndValue, recordsOf } from './batch-patch.ts';
 import { capturedIds } from './capture.ts';
 import { readCapture } from './store.ts';
-import { topicSubjects } from './subjects.ts';
+import { ofTopic } from './subjects.ts';
 import { schemaIdOf } from './wire.ts';
 
 export interface UnknownIdFinding {
@@ -60,7 +60,7 @@ export async function scanSchemaIds(storage: StorageBackend, manifest: Manifest)
   }
   if (captures.length === 0) return result;
   for (const [topic, t] of Object.entries(manifest.topics)) {
-    const relevant = captures.filter((c) => topicSubjects(topic).some((s) => c.subjects.has(s)));
+    const relevant = captures.filter((c) => [...c.subjects].some((s) => ofTopic(s, topic)));
     if (relevant.length === 0) continue;
     for (const [p, ps] of Object.entries(t.partitions)) {
       const covering = relevant

@@ -1,21 +1,22 @@
 /**
  * Which subjects a backup captures: those matching backup.schema_registry.subjects, or by
- * default the TopicNameStrategy subjects of the backed-up topics (`<topic>-key`,
- * `<topic>-value`). Referenced subjects are added by the capture as it reads references.
+ * default the subjects of the backed-up topics under TopicNameStrategy (`<topic>-key`,
+ * `<topic>-value`) and TopicRecordNameStrategy (`<topic>-<record full name>`): every subject
+ * named `<topic>-…`. Referenced subjects are added by the capture as it reads references.
  */
 import { compilePattern } from '../backup/topic-patterns.ts';
-
-export function topicSubjects(topic: string): [string, string] {
-  return [`${topic}-key`, `${topic}-value`];
-}
 
 export function selectSubjects(all: string[], topics: string[], patterns: string[] | undefined): string[] {
   if (patterns && patterns.length > 0) {
     const res = patterns.map(compilePattern);
     return all.filter((s) => res.some((r) => r.test(s)));
   }
-  const wanted = new Set(topics.flatMap(topicSubjects));
-  return all.filter((s) => wanted.has(s));
+  return all.filter((s) => topics.some((t) => ofTopic(s, t)));
+}
+
+/** A subject of the topic's under TopicNameStrategy or TopicRecordNameStrategy. */
+export function ofTopic(subject: string, topic: string): boolean {
+  return subject.length > topic.length + 1 && subject.startsWith(`${topic}-`);
 }
 
 /** Qualifies a subject with a registry context (`:.ctx:subject`); the default context adds nothing. */
