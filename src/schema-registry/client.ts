@@ -185,6 +185,28 @@ export class RegistryClient {
     return r.id;
   }
 
+  /** IMPORT mode: registers the schema under its original id and version (preserve_ids). */
+  async registerWithId(subject: string, s: NewSchema, id: number, version: number): Promise<number> {
+    const r = await this.request<{ id: number }>('POST', `/subjects/${enc(subject)}/versions`, {
+      ...body(s),
+      id,
+      version,
+    });
+    return r.id;
+  }
+
+  /** The schema under an id, or null when the registry has none. */
+  schemaByIdOrNull(
+    id: number,
+  ): Promise<{ schema: string; schemaType?: SchemaType; references?: SchemaReference[] } | null> {
+    return orNull(this.schemaById(id));
+  }
+
+  /** Sets the global mode; force lets IMPORT be set over existing subjects. */
+  setGlobalMode(mode: string, force = false): Promise<unknown> {
+    return this.request('PUT', `/mode${force ? '?force=true' : ''}`, { mode });
+  }
+
   /** The version of the subject holding exactly this schema, or null when none does. */
   lookup(subject: string, s: NewSchema): Promise<SubjectVersion | null> {
     return orNull(this.request<SubjectVersion>('POST', `/subjects/${enc(subject)}`, body(s)));

@@ -36,7 +36,7 @@ export function captureHook(
   };
 }
 
-/** restore.schema_registry: register on the target and rewrite ids (strategy remap_ids). */
+/** restore.schema_registry: register on the target and rewrite ids (remap_ids) or keep them (preserve_ids). */
 export function remapHook(
   c: RestoreSchemaRegistryConfig,
   storage: StorageBackend,
@@ -48,6 +48,7 @@ export function remapHook(
         context: c.context,
         onUnknownId: c.on_unknown_id,
         dryRun,
+        strategy: c.strategy,
       });
     } finally {
       client.close();

@@ -8,13 +8,14 @@ import { UsageError } from '../errors.ts';
 import type { Snapshot } from '../format/manifest.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import type { RegistryClient } from './client.ts';
+import { preserveIds } from './preserve.ts';
 import { type RemapStep, remapIds } from './remap.ts';
 import { type OnUnknownId, SchemaIdRewriter } from './rewriter.ts';
 import { readCapture } from './store.ts';
 import { ofTopic } from './subjects.ts';
 
 export interface SchemaRegistryRestoreReport {
-  strategy: 'remap_ids';
+  strategy: 'remap_ids' | 'preserve_ids';
   capture: string;
   registered: number;
   reused: number;
@@ -39,14 +40,17 @@ export async function prepareSchemaIds(
   storage: StorageBackend,
   snapshot: Snapshot,
   target: RegistryClient,
-  o: { context: string; onUnknownId: OnUnknownId; dryRun: boolean },
+  o: { context: string; onUnknownId: OnUnknownId; dryRun: boolean; strategy: 'remap_ids' | 'preserve_ids' },
 ): Promise<SchemaIdRewriting> {
   if (!snapshot.schema_registry)
     throw new UsageError(`snapshot ${snapshot.id} has no schema registry capture, but restore.schema_registry is set`, {
       hint: 'back up with backup.schema_registry set, or remove restore.schema_registry to restore the bytes as they are',
     });
   const capture = await readCapture(storage, snapshot.schema_registry);
-  const remap = await remapIds(target, capture, { context: o.context, dryRun: o.dryRun });
+  const remap = await (o.strategy === 'preserve_ids' ? preserveIds : remapIds)(target, capture, {
+    context: o.context,
+    dryRun: o.dryRun,
+  });
   const rewriters = new Map<string, SchemaIdRewriter>();
   const rewriterFor = (topic: string): SchemaIdRewriter | null => {
     if (!Object.keys(capture.subjects).some((s) => ofTopic(s, topic))) return null;
@@ -64,7 +68,7 @@ export async function prepareSchemaIds(
     }
     const steps = remap.steps;
     return {
-      strategy: 'remap_ids',
+      strategy: o.strategy,
       capture: snapshot.schema_registry!.key,
       registered: o.dryRun ? 0 : steps.filter((s) => s.action === 'register').length,
       reused: steps.filter((s) => s.action === 'exists').length,
@@ -84,6 +88,7 @@ export async function prepareSchemaIds(
     report,
     artifact: (restoreId) => ({
       format: 'kafka-backup/schema-id-map',
+      strategy: o.strategy,
       version: 1,
       restore_id: restoreId,
       snapshot_id: snapshot.id,

@@ -25,10 +25,15 @@ test('schema_registry: defaults of the restore section, a url or urls', () => {
   assert.equal(b.backup.schema_registry?.include_deleted, false);
 });
 
-test('schema_registry: preserve_ids is refused at load, saying it is not provided yet and why', () => {
-  const p = problems(() => parse({ schema_registry: { url: 'http://a', strategy: 'preserve_ids' } }));
+test('schema_registry: preserve_ids is a strategy; an unknown one is refused naming both', () => {
+  assert.equal(
+    parse({ schema_registry: { url: 'http://a', strategy: 'preserve_ids' } }).restore.schema_registry?.strategy,
+    'preserve_ids',
+  );
+  const p = problems(() => parse({ schema_registry: { url: 'http://a', strategy: 'keep' } }));
   assert.match(p, /restore\.schema_registry\.strategy/);
-  assert.match(p, /preserve_ids is not provided yet: it needs a registry that accepts an explicit id in IMPORT mode/);
+  assert.match(p, /remap_ids/);
+  assert.match(p, /preserve_ids/);
 });
 
 test('schema_registry: no address, basic auth with a token, a password without user are errors', () => {
