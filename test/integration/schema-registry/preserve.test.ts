@@ -7,75 +7,42 @@
  * anything is written (exit 2), and the registry's mode is set back after the import.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { cli, jsonOut, tempDir, writeConfig } from '../../helpers/cli.ts';
-import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, uniqueTopic } from '../../helpers/kafka.ts';
+import { cli, jsonOut, writeConfig } from '../../helpers/cli.ts';
+import { KAFKA_BOOTSTRAP } from '../../helpers/kafka.ts';
 import { dumpTopic } from '../../helpers/peers.ts';
 import {
   ensureImportRegistry,
   ensureSchemaRegistries,
-  lockRegistries,
   registryRequest,
   resetRegistry,
   SR_IMPORT_URL,
-  SR_SOURCE_URL,
 } from '../../helpers/schema-registry.ts';
-import {
-  comparable,
-  decodeTopicWithRegistry,
-  type ExpectedSchemaRecord,
-  produceSchemaRecords,
-  registerTestSchemas,
-  type SchemaRecordView,
-  type TestSchemas,
-} from '../../helpers/sr-codec.ts';
+import { decodeTopicWithRegistry, type TestSchemas } from '../../helpers/sr-codec.ts';
+import { backedUpCodecLine, type CodecLine, views } from './codec-line.ts';
 
-const PER_FORMAT = 20;
-let release: () => Promise<void>;
-let topic: string;
-let schemas: TestSchemas;
-let expected: Map<string, ExpectedSchemaRecord>;
-const created: string[] = [];
-const dir = tempDir('sr-preserve');
-const storage = { backend: 'filesystem', path: join(dir, 'backups') };
-const views = (m: Map<string, SchemaRecordView>) => Object.fromEntries([...m].map(([k, v]) => [k, comparable(v)]));
+let line: CodecLine;
 
 before(async () => {
   await ensureSchemaRegistries();
   await ensureImportRegistry();
-  release = await lockRegistries();
-  await resetRegistry(SR_SOURCE_URL);
-  await resetRegistry(SR_IMPORT_URL);
-  topic = await createTopic(uniqueTopic('sr-preserve'), { partitions: 2 });
-  created.push(topic);
-  schemas = await registerTestSchemas(SR_SOURCE_URL, topic);
-  expected = await produceSchemaRecords(topic, schemas, { perFormat: PER_FORMAT, partitions: 2 });
-  const backup = writeConfig(dir, 'backup.yaml', {
-    backup_id: 'pre',
-    source: { bootstrap_servers: [KAFKA_BOOTSTRAP], topics: { include: [topic] } },
-    storage,
-    backup: { schema_registry: { url: SR_SOURCE_URL } },
-  });
-  const r = await cli(['backup', '-c', backup]);
-  assert.equal(r.code, 0, r.stderr);
+  line = await backedUpCodecLine('sr-preserve', { targets: [SR_IMPORT_URL], partitions: 2, perFormat: 20 });
 });
 
 after(async () => {
-  await deleteTopics(created).catch(() => {});
   await resetRegistry(SR_IMPORT_URL).catch(() => {});
-  await release?.();
+  await line?.close();
 });
 
 const restoreConfig = (name: string) => {
-  created.push(`${topic}-${name}`);
-  return writeConfig(dir, `${name}.yaml`, {
-    backup_id: 'pre',
+  line.created.push(`${line.topic}-${name}`);
+  return writeConfig(line.dir, `${name}.yaml`, {
+    backup_id: line.backupId,
     target: { bootstrap_servers: [KAFKA_BOOTSTRAP] },
-    storage,
+    storage: line.storage,
     restore: {
       restore_id: name,
-      topic_mapping: { [topic]: `${topic}-${name}` },
+      topic_mapping: { [line.topic]: `${line.topic}-${name}` },
       schema_registry: { url: SR_IMPORT_URL, strategy: 'preserve_ids' },
     },
   });
@@ -93,24 +60,24 @@ test('preserve_ids: same ids and versions on the target, records unchanged, ever
   assert.deepEqual(out.schema_registry.changed, []);
   assert.equal(out.schema_registry.rewritten, 0);
   assert.deepEqual(await registryRequest(SR_IMPORT_URL, 'GET', '/mode'), before, 'the mode is set back');
-  for (const [k, subject] of Object.entries(schemas.subjects)) {
+  for (const [k, subject] of Object.entries(line.schemas.subjects)) {
     const v = await registryRequest<{ id: number; version: number }>(
       SR_IMPORT_URL,
       'GET',
       `/subjects/${encodeURIComponent(subject)}/versions/1`,
     );
-    assert.equal(v.id, schemas.ids[k as keyof TestSchemas['ids']], `${subject} keeps its id`);
+    assert.equal(v.id, line.schemas.ids[k as keyof TestSchemas['ids']], `${subject} keeps its id`);
   }
-  const source = await dumpTopic(topic);
-  const restored = await dumpTopic(`${topic}-kept`);
+  const source = await dumpTopic(line.topic);
+  const restored = await dumpTopic(`${line.topic}-kept`);
   assert.deepEqual(
     restored.map((x) => [x.partition, x.offset, x.key, x.value]),
     source.map((x) => [x.partition, x.offset, x.key, x.value]),
     'records byte for byte',
   );
-  const decoded = await decodeTopicWithRegistry(KAFKA_BOOTSTRAP, `${topic}-kept`, SR_IMPORT_URL);
+  const decoded = await decodeTopicWithRegistry(KAFKA_BOOTSTRAP, `${line.topic}-kept`, SR_IMPORT_URL);
   assert.deepEqual(decoded.failures, []);
-  assert.deepEqual(views(decoded.records), views(expected));
+  assert.deepEqual(views(decoded.records), views(line.expected));
 });
 
 test('preserve_ids: a target holding another schema under one of the ids is refused before anything is written (exit 2)', async () => {
@@ -120,6 +87,6 @@ test('preserve_ids: a target holding another schema under one of the ids is refu
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /the target registry already holds other schemas under ids of the backup: id 1 /);
   assert.deepEqual(await registryRequest<string[]>(SR_IMPORT_URL, 'GET', '/subjects'), ['squatter-value']);
-  const topics = await dumpTopic(`${topic}-refused`, { timeoutMs: 5000 }).catch(() => []);
+  const topics = await dumpTopic(`${line.topic}-refused`, { timeoutMs: 5000 }).catch(() => []);
   assert.equal(topics.length, 0, 'no record was produced');
 });
