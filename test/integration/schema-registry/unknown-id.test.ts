@@ -3,9 +3,11 @@
  * was never in the source registry, or deleted before the capture): validate --deep names it
  * (exit 3), restore with on_unknown_id: fail stops on it (exit 3), with pass_through restores it
  * unchanged and counts it. The target registry sits behind a bearer-token check here, and the
- * token never appears in any output.
+ * token never appears in any output. The line is encrypted: the capture is stored sealed.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -38,6 +40,8 @@ describe('schema registry: ids missing from the capture', { timeout: 600_000 }, 
   const storage = { backend: 'filesystem', path: join(dir, 'backups') };
   const topic = uniqueTopic('sr-unknown');
   let sourceId = 0;
+  const keyFile = join(dir, 'line.key');
+  const withKey = (env: Record<string, string> = {}) => ({ KB_ENCRYPTION_KEY_FILE: keyFile, ...env });
 
   before(async () => {
     release = await lockRegistries();
@@ -77,8 +81,12 @@ describe('schema registry: ids missing from the capture', { timeout: 600_000 }, 
       backup_id: 'unk',
       source: { bootstrap_servers: [KAFKA_BOOTSTRAP], topics: { include: [topic] } },
       storage,
-      backup: { schema_registry: { url: src } },
+      backup: {
+        schema_registry: { url: src },
+        encryption: { enabled: true, provider: 'raw', key_file: keyFile },
+      },
     });
+    writeFileSync(keyFile, randomBytes(32).toString('hex'));
     const r = await cli(['backup', '-c', backup]);
     assert.equal(r.code, 0, r.stderr);
   });
@@ -100,8 +108,17 @@ describe('schema registry: ids missing from the capture', { timeout: 600_000 }, 
       },
     });
 
+  test('the capture is sealed like the other metadata of an encrypted line', () => {
+    const captureDir = join(storage.path, 'unk', 'schema-registry');
+    const [snapshot] = readdirSync(captureDir);
+    const [file] = readdirSync(join(captureDir, snapshot!));
+    const bytes = readFileSync(join(captureDir, snapshot!, file!));
+    assert.equal(bytes.subarray(0, 5).toString('latin1'), 'KBENC');
+    assert.ok(!bytes.includes(Buffer.from(`${topic}-value`)), 'no subject name in clear');
+  });
+
   test('validate --deep names the partition, offsets and id; exit 3', async () => {
-    const r = await cli(['validate', '--path', storage.path, '--backup-id', 'unk', '--deep']);
+    const r = await cli(['validate', '--path', storage.path, '--backup-id', 'unk', '--deep'], withKey());
     assert.equal(r.code, 3, r.stdout + r.stderr);
     assert.match(
       r.stdout,
@@ -112,14 +129,17 @@ describe('schema registry: ids missing from the capture', { timeout: 600_000 }, 
   });
 
   test('on_unknown_id: fail stops the restore naming the record; exit 3', async () => {
-    const r = await cli(['restore', '-c', restore('fail', 'fail')], { SR_TOKEN: token });
+    const r = await cli(['restore', '-c', restore('fail', 'fail')], withKey({ SR_TOKEN: token }));
     assert.equal(r.code, 3, r.stderr);
     assert.match(r.stderr, new RegExp(`record ${topic}-0 offset 10 carries schema id 999`));
     assert.ok(!`${r.stdout}${r.stderr}`.includes(token), 'the token is never printed');
   });
 
   test('on_unknown_id: pass_through restores it unchanged and counts it; the token is never shown', async () => {
-    const r = await cli(['restore', '-c', restore('pass', 'pass_through'), '--format', 'json'], { SR_TOKEN: token });
+    const r = await cli(
+      ['restore', '-c', restore('pass', 'pass_through'), '--format', 'json'],
+      withKey({ SR_TOKEN: token }),
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!`${r.stdout}${r.stderr}`.includes(token), 'the token is never printed');
     const out = jsonOut<{
