@@ -32,7 +32,7 @@ export async function ensureSchemaRegistries(): Promise<{ source: string; target
 
 /**
  * Starts the IMPORT-capable registry unless it answers already (the first start builds it from
- * the Go module proxy: about 35 s of CPU, then cached). Returns its URL.
+ * the Go module proxy: about a minute of CPU, minutes at high load, then cached). Returns its URL.
  */
 export async function ensureImportRegistry(): Promise<string> {
   if (!(await answers(SR_IMPORT_URL))) await services('start', 'schema-registry-import');

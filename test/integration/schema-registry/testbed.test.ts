@@ -267,3 +267,42 @@ test('the IMPORT-capable registry takes the source schemas with their ids and ve
   assert.match(body.message ?? '', new RegExp(`id ${schemas.ids.avro} is not permitted`));
   await resetRegistry(SR_IMPORT_URL);
 });
+
+test('plain keys are kept as bytes, tombstones decode to null, and an unknown id is reported as a failure', async () => {
+  const mixed = await createTopic(uniqueTopic('sr-testbed-mixed'));
+  topics.push(mixed);
+  const avroRecord = (await dumpTopic(topic)).find(
+    (r) => parseConfluent(Buffer.from(r.value ?? '', 'base64'))?.schemaId === schemas.ids.avro,
+  );
+  assert.ok(avroRecord);
+  const keyBytes = Buffer.from(avroRecord.key ?? '', 'base64');
+  const valueBytes = Buffer.from(avroRecord.value ?? '', 'base64');
+  const unknown = Buffer.from(valueBytes);
+  unknown.writeUInt32BE(999_999, 1);
+  await produceSpec(mixed, [
+    { partition: 0, key: 'plain-key', value: valueBytes },
+    { partition: 0, key: keyBytes, value: null },
+    { partition: 0, key: 'unknown-id', value: unknown },
+  ]);
+  const decoded = await decodeTopicWithRegistry(KAFKA_BOOTSTRAP, mixed, SR_SOURCE_URL);
+  assert.equal(decoded.count, 3);
+  const plain = decoded.records.get(`raw:${Buffer.from('plain-key').toString('base64')}`);
+  assert.ok(plain, [...decoded.records.keys()].join(', '));
+  assert.deepEqual(plain.key, { $bytes: Buffer.from('plain-key').toString('hex') });
+  assert.equal(plain.keySchemaId, null);
+  assert.equal(plain.valueSchemaId, schemas.ids.avro);
+  const tombstone = [...decoded.records.values()].find((r) => r.value === null);
+  assert.ok(tombstone);
+  assert.equal(tombstone.keySchemaId, schemas.ids.key);
+  assert.equal(tombstone.valueSchemaId, null);
+  // the plain-keyed record carries the value of the record whose (Avro) key the tombstone has
+  const source = expected.get((tombstone.key as { id: string }).id);
+  assert.ok(source);
+  assert.equal(source.format, 'AVRO');
+  assert.deepEqual(plain.value, source.value);
+  assert.deepEqual(
+    decoded.failures.map((f) => ({ part: f.part, schemaId: f.schemaId, offset: f.offset })),
+    [{ part: 'value', schemaId: 999_999, offset: 2 }],
+  );
+  assert.deepEqual(decoded.ids, [schemas.ids.key, schemas.ids.avro, 999_999]);
+});
