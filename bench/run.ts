@@ -5,6 +5,7 @@
  *   npm run bench -- --scenario repository [--smoke]        (bench/repository.ts: metadata over 30 simulated days)
  *   npm run bench -- --scenario continuous-metadata        (bench/continuous-metadata.ts: a real 10-minute run)
  *   npm run bench -- --scenario object-stores [--sizes 1GiB,4GiB]  (bench/object-stores.ts: peak RSS per backend)
+ *   npm run bench -- --scenario schema-registry [--records N] [--runs N]  (bench/schema-registry.ts: restore with remap_ids vs without)
  *                    [--steps backup,validate,restore] [--codecs none,default,zstd3] [--keep] [--cli FILE]
  *                    [--precreate-restore-topic] [--encrypt]
  *
@@ -847,6 +848,7 @@ const OWN_PROGRAMS: Record<string, string> = {
   repository: 'bench/repository.ts',
   'continuous-metadata': 'bench/continuous-metadata.ts',
   'object-stores': 'bench/object-stores.ts',
+  'schema-registry': 'bench/schema-registry.ts',
 };
 
 async function main(): Promise<number> {

@@ -1147,6 +1147,15 @@ class BackupEngine {
         log.warn('capturing consumer group offsets failed; the backup itself is complete', { error: e });
       }
     }
+    if (!interrupted && o.beforeSnapshotCommit)
+      Object.assign(
+        this.snapshot,
+        await o.beforeSnapshotCommit({
+          snapshotId: this.snapshot.id,
+          topics: [...this.topicInfo.keys()],
+          endOffsets: this.snapshot.end_offsets,
+        }),
+      );
     const state: Snapshot['state'] = interrupted ? 'interrupted' : this.failedTopics.size ? 'failed' : 'complete';
     await this.checkpoint(state);
     // the next run (and every reader) then opens the line from one checkpoint

@@ -1,6 +1,7 @@
 /** What the backup engine needs, decoupled from the YAML config shape (the CLI maps one to the other). */
 import type { FileChecksumKind } from '../format/checksum.ts';
 import type { BlockCodec } from '../format/compression.ts';
+import type { Snapshot } from '../format/manifest.ts';
 import type { KafkaConnectionOptions } from '../kafka/client.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import type { TopicSelection } from './topic-patterns.ts';
@@ -36,6 +37,17 @@ export interface BackupOptions {
   tags?: string[];
   /** backup.retention: drop data older than maxAgeMs by itself (docs/retention.md). */
   retention?: { maxAgeMs: number; maxAgeLabel: string; apply: 'end' | 'periodic' | 'never'; intervalSecs: number };
+  /**
+   * Called once every record up to the snapshot's end offsets is durable, before the final
+   * snapshot commit (not when interrupted); the fields it returns are recorded on the snapshot
+   * (the schema registry capture, src/schema-registry). A throw fails the run; the snapshot
+   * stays resumable.
+   */
+  beforeSnapshotCommit?: (s: {
+    snapshotId: string;
+    topics: string[];
+    endOffsets: Snapshot['end_offsets'];
+  }) => Promise<Pick<Snapshot, 'schema_registry'>>;
   /** Aborting it stops the run gracefully: flush, list, checkpoint. */
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;

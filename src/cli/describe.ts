@@ -15,6 +15,7 @@ import {
   type SnapshotDescription,
 } from '../inspect/summary.ts';
 import { openExistingLine } from '../repository/line.ts';
+import { type RegistrySummary, registrySummaryLines, summariseCapture } from '../schema-registry/summary.ts';
 import { storageFromPath } from './common.ts';
 import { emit, parseFormat, table } from './output.ts';
 
@@ -25,7 +26,7 @@ function causes(c: Record<string, number | undefined>): string {
   return parts.length ? parts.join(' ') : '-';
 }
 
-function renderText(d: SnapshotDescription): string {
+function renderText(d: SnapshotDescription & { schema_registry?: RegistrySummary }): string {
   const s = d.snapshot;
   const out = [
     `backup ${d.backup_id}  snapshot ${s.id}  (${s.mode}, ${s.state})`,
@@ -34,6 +35,7 @@ function renderText(d: SnapshotDescription): string {
   ];
   if (s.consumer_offsets) out.push(`  consumer offsets: ${s.consumer_offsets}`);
   if (s.error) out.push(`  error: ${s.error}`);
+  if (d.schema_registry) out.push(...registrySummaryLines(d.schema_registry));
   for (const t of d.topics) {
     out.push(
       '',
@@ -103,7 +105,11 @@ export function registerDescribeCommand(program: Command): void {
                 code: 'UNKNOWN_TOPIC',
               },
             );
-          emit(format, d, () => renderText(d));
+          const registry = picked.snapshot.schema_registry
+            ? { schema_registry: await summariseCapture(storage, picked.snapshot.schema_registry) }
+            : {};
+          const out = { ...d, ...registry };
+          emit(format, out, () => renderText(out));
         } finally {
           await storage.close();
         }

@@ -7,6 +7,7 @@ import { setLogContext } from '../util/log.ts';
 import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
 import { emit, table } from './output.ts';
 import { humanBytes, progressReporter, rate } from './progress.ts';
+import { schemaRegistryLines } from './schema-registry.ts';
 import { writeRunSummary } from './summary.ts';
 
 export function registerRestoreCommand(program: Command): void {
@@ -19,10 +20,11 @@ export function registerRestoreCommand(program: Command): void {
     .action(async (_opts, cmd: Command) => {
       // Loaded here, not at the top: these bring the Kafka client and prom-client, which
       // --help, --version and the other commands must not pay for.
-      const [{ runRestore }, { applyGroupsAfterRestore }, { startCommandMetrics }] = await Promise.all([
+      const [{ runRestore }, { applyGroupsAfterRestore }, { startCommandMetrics }, { remapHook }] = await Promise.all([
         import('../restore/engine.ts'),
         import('../offsets/manager.ts'),
         import('../metrics/command.ts'),
+        import('../schema-registry/hooks.ts'),
       ]);
       const format = formatOption(cmd);
       const config = requireSections(
@@ -73,6 +75,7 @@ export function registerRestoreCommand(program: Command): void {
         maxConcurrentPartitions: r.max_concurrent_partitions,
         restoreId: r.restore_id,
         giveUpAfterSecs: r.give_up_after_secs,
+        ...(r.schema_registry ? { schemaIds: remapHook(r.schema_registry, storage) } : {}),
         signal,
         onProduced: (seconds) => metrics.restoreProduced(seconds),
         onProgress: (p) => {
@@ -89,6 +92,11 @@ export function registerRestoreCommand(program: Command): void {
       try {
         const result = await runRestore(options);
         progress.done();
+        if (result.schema_registry && !result.dry_run)
+          metrics.restoreSchemaIds({
+            rewritten: result.schema_registry.rewritten,
+            unknown: result.schema_registry.unknown_total,
+          });
         // restore.consumer_groups: plan and apply the groups' offsets onto the restored data
         const groups = r.consumer_groups ?? [];
         const offsets =
@@ -167,6 +175,7 @@ export function registerRestoreCommand(program: Command): void {
               rows,
             ),
             ...(plan ? [`records (estimate): ${plan.recordsEstimate}, bytes: ${humanBytes(plan.bytesEstimate)}`] : []),
+            ...(result.schema_registry ? schemaRegistryLines(result.schema_registry, result.dry_run) : []),
             ...result.warnings.map((w) => `warning: ${w}`),
             ...(offsets
               ? [

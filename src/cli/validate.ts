@@ -17,6 +17,10 @@ function renderText(r: ValidationReport): string {
     `  ${r.files_listed} data files listed${r.deep ? `, ${r.files_read} read (${formatBytes(r.bytes_read)})` : ', sizes checked'}`,
   ];
   if (r.consumer_offsets_checked) out.push(`  ${r.consumer_offsets_checked} consumer-offset captures checked`);
+  if (r.schema_ids)
+    out.push(
+      `  schema ids: ${r.schema_ids.records_scanned} records checked against ${r.schema_ids.captures_checked} registry capture(s), ${r.schema_ids.unknown.length} unknown id finding(s)`,
+    );
   if (r.unlisted_files.length)
     out.push(`  ${r.unlisted_files.length} data file(s) not listed by the manifest (ignored by readers)`);
   if (!r.deep && r.ok) out.push('  run with --deep to read every file and verify its checksums');

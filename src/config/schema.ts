@@ -546,9 +546,60 @@ const Encryption = z
       });
   });
 
+// ---------------------------------------------------------------------------------------------
+// schema registry (docs/schema-registry.md)
+
+const registryConnection = {
+  url: nonEmpty().optional(),
+  urls: z.array(nonEmpty()).min(1).optional(),
+  username: nonEmpty().optional(),
+  password: nonEmpty().optional(),
+  password_file: nonEmpty().optional(),
+  token: nonEmpty().optional(),
+  token_file: nonEmpty().optional(),
+  tls: Tls.optional(),
+  context: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, expecting('a registry context name (letters, digits, ".", "_", "-")'))
+    .default(''),
+  request_timeout_ms: int(100).default(30_000),
+};
+
+function checkRegistryConnection(v: { [k: string]: unknown }, ctx: z.RefinementCtx): void {
+  atMostOne(v, ['url', 'urls'], ctx, true, 'the registry needs its address');
+  atMostOne(v, ['password', 'password_file'], ctx, false, '');
+  atMostOne(v, ['token', 'token_file'], ctx, false, '');
+  const basic = v['password'] !== undefined || v['password_file'] !== undefined;
+  if (basic && v['username'] === undefined)
+    ctx.addIssue({ code: 'custom', path: ['username'], message: 'missing; a password needs its username' });
+  if (basic && (v['token'] !== undefined || v['token_file'] !== undefined))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['token'],
+      message: 'set with a password; use basic auth or a bearer token, not both',
+    });
+}
+
+const BackupSchemaRegistry = z
+  .strictObject({
+    ...registryConnection,
+    subjects: z.array(Pattern).optional(),
+    include_deleted: z.boolean().default(false),
+  })
+  .superRefine(checkRegistryConnection);
+
+const RestoreSchemaRegistry = z
+  .strictObject({
+    ...registryConnection,
+    strategy: z.enum(['remap_ids', 'preserve_ids']).default('remap_ids'),
+    on_unknown_id: z.enum(['fail', 'pass_through']).default('fail'),
+  })
+  .superRefine(checkRegistryConnection);
+
 const Backup = z
   .strictObject({
     mode: z.enum(['snapshot', 'continuous']).default('snapshot'),
+    schema_registry: BackupSchemaRegistry.optional(),
     start: BackupStart.default('earliest'),
     compression: z.enum(['zstd', 'lz4', 'gzip', 'none']).default('zstd'),
     compression_level: z.number().int().optional(),
@@ -638,6 +689,7 @@ const ConfigValue = z
 
 const Restore = z
   .strictObject({
+    schema_registry: RestoreSchemaRegistry.optional(),
     topics: z
       .strictObject({ include: z.array(Pattern).default(['*']), exclude: z.array(Pattern).default([]) })
       .prefault({}),
@@ -764,6 +816,8 @@ export type StorageConfig = z.output<typeof Storage>;
 export type BackupConfig = z.output<typeof Backup>;
 export type EncryptionConfig = z.output<typeof Encryption>;
 export type RestoreConfig = z.output<typeof Restore>;
+export type BackupSchemaRegistryConfig = z.output<typeof BackupSchemaRegistry>;
+export type RestoreSchemaRegistryConfig = z.output<typeof RestoreSchemaRegistry>;
 export type OffsetsConfig = z.output<typeof Offsets>;
 export type MetricsConfig = z.output<typeof Metrics>;
 export type LoggingConfig = z.output<typeof Logging>;

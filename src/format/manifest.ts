@@ -96,6 +96,8 @@ export interface Snapshot {
   topic_ids?: Record<string, string>;
   /** Storage key of the consumer-group offsets captured for this snapshot. */
   consumer_offsets?: string;
+  /** The schema registry state captured for this snapshot (docs/format.md "Schema registry captures"). */
+  schema_registry?: { key: string; sha256: string; subjects: number; schemas: number };
   error?: string;
   /** Labels from backup.tags; `forget --keep-tag` keeps snapshots carrying one of them. */
   tags?: string[];

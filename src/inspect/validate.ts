@@ -8,6 +8,7 @@
  *
  * Every problem is collected, keyed by the storage key it concerns; nothing stops at the first.
  */
+
 import { listSlots } from '../crypto/slots.ts';
 import { IntegrityError, isNotFound, UsageError } from '../errors.ts';
 import { decodeV2, seqOfKey, v2keys } from '../format/line-v2.ts';
@@ -22,6 +23,7 @@ import {
 import { SignedObjectError } from '../format/signed.ts';
 import { BackupLine, listLines } from '../repository/line.ts';
 import { readV2, StateObjectCorrupt, type V2Read } from '../repository/v2-read.ts';
+import type { UnknownIdFinding } from '../schema-registry/scan.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { checkCoverage } from './coverage.ts';
 import { type FileContext, verifyFile } from './verify.ts';
@@ -54,6 +56,8 @@ export interface ValidationReport {
   files_read: number;
   bytes_read: number;
   consumer_offsets_checked: number;
+  /** --deep on a line with schema registry captures: the schema ids check (docs/schema-registry.md). */
+  schema_ids?: { captures_checked: number; records_scanned: number; unknown: UnknownIdFinding[] };
   /** Data files in storage that no manifest lists (left by a crashed run); readers ignore them. */
   unlisted_files: string[];
   problems: Problem[];
@@ -245,6 +249,22 @@ export async function validateLine(
     });
     // in listing order, whatever order the reads finished in
     for (const f of readable) for (const p of found.get(f.entry.key) ?? []) add(f.entry.key, p);
+    // schema ids of records against the snapshots' registry captures (docs/schema-registry.md)
+    if (manifest.snapshots.some((s) => s.schema_registry)) {
+      const { scanSchemaIds } = await import('../schema-registry/scan.ts');
+      const sr = await scanSchemaIds(storage, manifest);
+      report.schema_ids = {
+        captures_checked: sr.captures_checked,
+        records_scanned: sr.records_scanned,
+        unknown: sr.findings,
+      };
+      for (const b of sr.bad_captures) add(b.key, b.problem);
+      for (const f of sr.findings)
+        add(
+          f.file,
+          `${f.count} record ${f.part}(s) of ${f.topic}-${f.partition} at offsets ${f.first_offset}..${f.last_offset} carry schema id ${f.id}, which the schema registry capture of snapshot ${f.snapshot} does not hold`,
+        );
+    }
   }
   return finish(report);
 }

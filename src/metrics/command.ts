@@ -24,6 +24,8 @@ export interface CommandMetrics {
   topicGone(reason: 'deleted' | 'recreated'): void;
   /** Consumer groups moved at the end of a restore. */
   offsetsApplied(groups: { planned: number; applied: number; failed: number }): void;
+  /** restore.schema_registry: ids rewritten and unknown, at the end of a restore. */
+  restoreSchemaIds(counts: { rewritten: number; unknown: number }): void;
   /** One produce request acknowledged after `seconds`. */
   restoreProduced(seconds: number): void;
   /** Connected and planned: /ready answers 200 from now on. */
@@ -38,6 +40,7 @@ const disabled: CommandMetrics = {
   restoreProgress() {},
   restoreProduced() {},
   offsetsApplied() {},
+  restoreSchemaIds() {},
   error() {},
   topicGone() {},
   ready() {},
@@ -69,6 +72,7 @@ export async function startCommandMetrics(
     },
     restoreProduced: (seconds) => m.restoreProduced(seconds),
     offsetsApplied: (groups) => m.offsetsApplied(groups),
+    restoreSchemaIds: (counts) => m.restoreSchemaIds(counts),
     error: (kind, cls) => m.error(kind, cls),
     topicGone: (reason) => m.topicGone(reason),
     ready: () => m.markReady(),

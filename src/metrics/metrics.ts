@@ -101,6 +101,7 @@ export class KafkaBackupMetrics implements StorageMetrics {
   private readonly restorePartitions!: Gauge<'state'>;
   private readonly produceLatency!: Histogram;
   private readonly offsetGroups!: Gauge<'state'>;
+  private readonly schemaIds!: Gauge<'outcome'>;
 
   /** Last cumulative values seen, to turn progress snapshots into counter increments. */
   private readonly seen = {
@@ -333,6 +334,12 @@ export class KafkaBackupMetrics implements StorageMetrics {
         labelNames: ['state'],
         registers: [],
       });
+      this.schemaIds = new Gauge({
+        name: 'kafka_backup_restore_schema_ids',
+        help: 'restore.schema_registry: keys and values whose schema id was rewritten, and those with an id missing from the capture',
+        labelNames: ['outcome'],
+        registers: [],
+      });
       this.produceLatency = new Histogram({
         name: 'kafka_backup_restore_produce_duration_seconds',
         help: 'Seconds from handing a batch to the producer to its acknowledgement (acks=all), including its wait for a Produce request',
@@ -426,6 +433,11 @@ export class KafkaBackupMetrics implements StorageMetrics {
   offsetsApplied(groups: { planned: number; applied: number; failed: number }): void {
     if (!this.registry.getSingleMetric('kafka_backup_offsets_groups')) this.registry.registerMetric(this.offsetGroups);
     for (const [state, n] of Object.entries(groups)) this.offsetGroups.set({ state }, n);
+  }
+
+  restoreSchemaIds(counts: { rewritten: number; unknown: number }): void {
+    if (!this.registry.getSingleMetric('kafka_backup_restore_schema_ids')) this.registry.registerMetric(this.schemaIds);
+    for (const [outcome, n] of Object.entries(counts)) this.schemaIds.set({ outcome }, n);
   }
 
   restoreProduced(seconds: number): void {

@@ -76,6 +76,7 @@ export function planDeletions(
   const files = referencedFiles(view);
   const snapshots = new Set(view.snapshots.map((s) => s.id));
   const consumed = new Set(view.snapshots.map((s) => s.consumer_offsets).filter(Boolean));
+  const registries = new Set(view.snapshots.map((s) => s.schema_registry?.key).filter(Boolean));
   const old = (o: ObjectInfo) => {
     // a backend that does not say when counts as just written: never deleted on a guess
     const t = o.lastModified?.getTime();
@@ -102,6 +103,9 @@ export function planDeletions(
     } else if (rel.startsWith('consumer-offsets/')) {
       const sid = rel.split('/')[1] ?? '';
       if (!snapshots.has(sid) && !consumed.has(o.key)) why = 'capture of a forgotten snapshot';
+    } else if (rel.startsWith('schema-registry/')) {
+      const sid = rel.split('/')[1] ?? '';
+      if (!snapshots.has(sid) && !registries.has(o.key)) why = 'capture of a forgotten snapshot';
     }
     if (why && old(o)) deletions.push({ key: o.key, size: o.size, why });
   }

@@ -26,6 +26,9 @@ import { createAdmin, kafkaError } from '../kafka/client.ts';
 import { rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
 import { rawProduceV11 } from '../kafka/produce-raw-v11.ts';
 import { openExistingLine } from '../repository/line.ts';
+import { patchBatchIds } from '../schema-registry/batch-patch.ts';
+import type { SchemaRegistryRestoreReport } from '../schema-registry/restore-ids.ts';
+import type { SchemaIdRewriter } from '../schema-registry/rewriter.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
 import { retry } from '../util/retry.ts';
@@ -79,6 +82,7 @@ export const restoreKeys = {
   plan: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/plan.json`,
   mapping: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/offset-map.json`,
   report: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/report.json`,
+  schemaIdMap: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/schema-id-map.json`,
 };
 
 interface PlanState {
@@ -119,6 +123,9 @@ export interface RestoreResult {
   mapping_key?: string;
   report_key?: string;
   plan?: RestorePlan;
+  /** restore.schema_registry: what was registered, which ids changed, ids rewritten and unknown. */
+  schema_registry?: SchemaRegistryRestoreReport;
+  schema_id_map_key?: string;
 }
 
 class Leaders implements LeaderSource {
@@ -245,9 +252,12 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
+    // the target registry gets the schemas before any record refers to them (docs/schema-registry.md)
+    const schemaIds = o.schemaIds ? await o.schemaIds(plan.snapshot, o.dryRun) : null;
     if (o.dryRun) {
       return {
         ...summary(plan, o, started, 0, 0, [], warnings),
+        ...(schemaIds ? { schema_registry: schemaIds.report() } : {}),
         dry_run: true,
         resumed: planState !== null,
         plan,
@@ -316,7 +326,17 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
               identity = jobIdentity;
               renew = false;
             }
-            const r = await runJob(job, o, planState!, admin, leaders, jobIdentity, limits, progress);
+            const r = await runJob(
+              job,
+              o,
+              planState!,
+              admin,
+              leaders,
+              jobIdentity,
+              limits,
+              progress,
+              schemaIds?.rewriterFor(job.sourceTopic) ?? null,
+            );
             const tm = mappings.get(job.targetTopic) ?? new Map<number, MappingBuilder>();
             for (const [tp, b] of r.mapping) tm.set(tp, b);
             mappings.set(job.targetTopic, tm);
@@ -381,7 +401,24 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     }
     const mappingKey = restoreKeys.mapping(o.backupId, plan.restoreId);
     await state.put(mappingKey, Buffer.from(JSON.stringify(mapping)));
-    const result = summary(plan, o, started, progress.records, progress.bytes, topicReports, warnings, perTopic);
+    const result: RestoreResult = summary(
+      plan,
+      o,
+      started,
+      progress.records,
+      progress.bytes,
+      topicReports,
+      warnings,
+      perTopic,
+    );
+    if (schemaIds) {
+      result.schema_id_map_key = restoreKeys.schemaIdMap(o.backupId, plan.restoreId);
+      await state.put(
+        result.schema_id_map_key,
+        Buffer.from(JSON.stringify(schemaIds.artifact(plan.restoreId), null, 1)),
+      );
+      result.schema_registry = schemaIds.report();
+    }
     const reportKey = restoreKeys.report(o.backupId, plan.restoreId);
     await state.put(
       reportKey,
@@ -519,6 +556,7 @@ async function runJob(
   identity: ProducerIdentity,
   limits: { records: RateLimiter; bytes: RateLimiter },
   progress: RestoreProgress,
+  schemaIds: SchemaIdRewriter | null,
 ): Promise<JobResult> {
   const targetParts = job.targetPartitions;
   // Batches a killed run got appended but not yet replicated are above the high watermark that
@@ -584,6 +622,15 @@ async function runJob(
   }
   const fixedCodec = o.compression === 'source' ? null : KAFKA_CODEC_IDS[o.compression];
   const fast = o.compression === 'source' && !o.includeOriginalOffsetHeader && !job.repartition;
+  // restore.schema_registry: ids rewritten in place; a topic without registry data or an identity map skips it
+  const ids = schemaIds && !schemaIds.skip ? schemaIds : null;
+  const patchIds = (rec: KafkaRecord, topic: string, partition: number): KafkaRecord => {
+    if (!ids) return rec;
+    const where = () => `record ${topic}-${partition} offset ${rec.offset}`;
+    if (rec.key) ids.patch(rec.key, 0, rec.key.length, where);
+    if (rec.value) ids.patch(rec.value, 0, rec.value.length, where);
+    return rec;
+  };
 
   /** Waits for every request in flight to tp; rethrows the first failure once all settled. */
   const settle = async (tp: number): Promise<void> => {
@@ -712,14 +759,22 @@ async function runJob(
                   toSkip.set(tp, toSkip.get(tp)! - skipped);
                   if (toSkip.get(tp) === 0) {
                     const recs = decodeRecords(block.raw, h);
-                    await checkResumePoint(tp, recs[recs.length - 1]!);
+                    await checkResumePoint(tp, patchIds(recs[recs.length - 1]!, range.topic, range.partition));
                   }
                   continue;
                 }
                 if (skipped === 0) {
                   await flushRecords(tp);
                   const p = producers.get(tp)!;
-                  const b = restampBatch(block.raw, h, {
+                  const patched = ids
+                    ? patchBatchIds(
+                        block.raw,
+                        h,
+                        ids,
+                        (i) => `record ${range.topic}-${range.partition} offset ${Number(h.baseOffset) + i}`,
+                      )
+                    : { buf: block.raw, h };
+                  const b = restampBatch(patched.buf, patched.h, {
                     producerId: p.identity.producerId,
                     producerEpoch: p.identity.producerEpoch,
                     baseSequence: p.reserve(h.recordsCount),
@@ -757,10 +812,18 @@ async function runJob(
           const tp = route(rec);
           if (account(tp, range.partition, rec.offset) === 1) {
             toSkip.set(tp, toSkip.get(tp)! - 1);
-            if (toSkip.get(tp) === 0) await checkResumePoint(tp, transform(rec, range.topic, range.partition, o));
+            if (toSkip.get(tp) === 0)
+              await checkResumePoint(
+                tp,
+                transform(patchIds(rec, range.topic, range.partition), range.topic, range.partition, o),
+              );
             continue;
           }
-          await addRecord(tp, transform(rec, range.topic, range.partition, o), codec);
+          await addRecord(
+            tp,
+            transform(patchIds(rec, range.topic, range.partition), range.topic, range.partition, o),
+            codec,
+          );
         }
       }
     }

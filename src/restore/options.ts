@@ -1,6 +1,8 @@
 /** What the restore engine needs, decoupled from the YAML config shape (the CLI maps one to the other). */
 import type { TopicSelection } from '../backup/topic-patterns.ts';
+import type { Snapshot } from '../format/manifest.ts';
 import type { KafkaConnectionOptions } from '../kafka/client.ts';
+import type { SchemaIdRewriting } from '../schema-registry/restore-ids.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 
 export type RestoreCompression = 'source' | 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
@@ -40,6 +42,11 @@ export interface RestoreOptions {
   giveUpAfterSecs: number;
   signal?: AbortSignal;
   onProgress?: (p: RestoreProgress) => void;
+  /**
+   * restore.schema_registry: prepares the target registry for the chosen snapshot (registers,
+   * or in a dry run looks up) and gives each source topic's id rewriter (src/schema-registry).
+   */
+  schemaIds?: (snapshot: Snapshot, dryRun: boolean) => Promise<SchemaIdRewriting>;
   /** Called with the seconds from sending a produce request to its acknowledgement (metrics). */
   onProduced?: (seconds: number) => void;
 }

@@ -31,6 +31,7 @@ async function published(): Promise<Set<string>> {
   const r = new KafkaBackupMetrics({ command: 'restore', backupId: 'b', maxTopicLabels: 1, now });
   r.restoreProgress({ records: 1, bytes: 1, recordsTotal: 2, partitionsDone: 0, partitionsTotal: 1 });
   r.offsetsApplied({ planned: 1, applied: 1, failed: 0 });
+  r.restoreSchemaIds({ rewritten: 1, unknown: 0 });
   for (const m of [b, r]) for (const x of await m.registry.getMetricsAsJSON()) names.add(x.name);
   return names;
 }
