@@ -31,6 +31,8 @@ export const SEGMENT_END_MAGIC = Buffer.from('KBSEGEND', 'latin1');
 const BLOCK_MAGIC = Buffer.from('KBBK', 'latin1');
 const FOOTER_MAGIC = Buffer.from('KBFT', 'latin1');
 export const BLOCK_HEADER_SIZE = 64;
+/** The block header bytes an encrypted block's tag covers: all but its two checksums. */
+export const BLOCK_AAD_BYTES = 56;
 /** Block header flags bit 0: the payload is sealed (AES-256-GCM, the file's encryption step). */
 const FLAG_ENCRYPTED = 1;
 const CODEC_IDS: Record<BlockCodec, number> = { none: 0, gzip: 1, lz4: 3, zstd: 4 };
@@ -112,6 +114,10 @@ export class SegmentWriter {
   get blockCount(): number {
     return this.index.length;
   }
+  /** Whether the blocks are sealed (the file's line is encrypted). */
+  get encrypted(): boolean {
+    return this.sealer !== undefined;
+  }
   get bytesWritten(): number {
     return this.position;
   }
@@ -158,7 +164,9 @@ export class SegmentWriter {
     h.writeBigInt64BE(BigInt(meta.minTimestamp), 40);
     h.writeBigInt64BE(BigInt(meta.maxTimestamp), 48);
     // the header (but its checksums) is the associated data: offsets and counts cannot be edited either
-    const stored = this.sealer ? this.sealer.seal(this.index.length, compressed, h.subarray(0, 56)) : compressed;
+    const stored = this.sealer
+      ? this.sealer.seal(this.index.length, compressed, h.subarray(0, BLOCK_AAD_BYTES))
+      : compressed;
     h.writeUInt32BE(crc32c(stored) >>> 0, 56);
     h.writeUInt32BE(crc32c(h.subarray(0, 60)) >>> 0, 60);
     this.index.push({ ...meta, position: this.position, storedLength: stored.length, rawLength });
@@ -296,7 +304,7 @@ export async function* readSegment(
       let payload = stored;
       if (opener)
         try {
-          payload = opener.open(i, stored, h.subarray(0, 56));
+          payload = opener.open(i, stored, h.subarray(0, BLOCK_AAD_BYTES));
         } catch (e) {
           if (!(e instanceof AuthenticationError)) throw e;
           bad(`block ${i}: ${e.message}`);
