@@ -13,18 +13,21 @@
  * - hands the line's active master key to the segment writer through the ObjectWriter of a data
  *   file (`dataEncryptionOf`).
  *
- * With `create`, a new line (no state, no slots) gets a keyring and its first slot on its first
- * write; an existing line without slots is refused (encryption is chosen when a line begins).
+ * With `create`, a new line (no state, no slots) gets a keyring on its first write, and its first
+ * slot just before its first sealed metadata object (in practice the first commit): a run that
+ * fails before it commits anything (Kafka unreachable, nothing to back up, killed while writing
+ * data files) leaves no slot behind, so a later run may begin the line with another key. An
+ * existing line without slots is refused (encryption is chosen when a line begins).
  * A line that has slots cannot be written or read without its key: the KeyError comes before
  * anything is written.
  */
-import { ConfigError, IntegrityError, isAlreadyExists } from '../errors.ts';
+import { ConfigError, IntegrityError, isAlreadyExists, KeyError } from '../errors.ts';
 import type { ByteRange, LoadHints, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from '../storage/backend.ts';
 import { AuthenticationError } from './aead.ts';
 import { activeKey, type Keyring, newMasterKey, registerKeyring } from './keyring.ts';
 import { decryptObject, isEncryptedObject, objectKeyId, openObject, sealObject } from './object.ts';
-import { type KeySource, newKek } from './providers.ts';
-import { listSlots, makeSlot, writeSlot } from './slots.ts';
+import { describeSource, type KeySource, newKek } from './providers.ts';
+import { listSlots, makeSlot, slotKeys, writeSlot } from './slots.ts';
 import { unlockLine } from './unlock.ts';
 
 export interface EncryptionSettings {
@@ -48,7 +51,10 @@ export function dataEncryptionOf(w: ObjectWriter): DataEncryption | undefined {
   return (w as { [DATA_ENCRYPTION]?: DataEncryption })[DATA_ENCRYPTION];
 }
 
-type LineState = { encrypted: false } | { encrypted: true; ring: Keyring };
+type LineState =
+  | { encrypted: false }
+  /** `begin`: writes the new line's first slot; set until it has (once, memoized). */
+  | { encrypted: true; ring: Keyring; begin?: () => Promise<void> };
 
 const CLEAR = /^[^/]+\/(?:keys\/|data\/|\.probe\/|head\.json$|lease\.json$|prune-lease\.json$)/;
 const STATE_OBJECT = /^[^/]+\/(?:log|checkpoints|index|chunks)\/.*\.json\.zst$/;
@@ -91,12 +97,12 @@ class EncryptingStorage implements StorageBackend {
   private async resolve(backupId: string, forWrite: boolean): Promise<LineState> {
     const listing = await listSlots(this.inner, backupId);
     if (listing.slots.length || listing.tombstones.length) {
-      const u = await unlockLine(this.inner, backupId, this.settings.source, this.settings.slotId);
+      const u = await this.unlock(backupId);
       registerKeyring(u.ring);
       return { encrypted: true, ring: u.ring };
     }
     if (!forWrite || !this.settings.create) return { encrypted: false };
-    if (await this.lineExists(backupId))
+    if (await this.hasCommit(backupId))
       throw new ConfigError(
         `backup line ${backupId} in ${this.location} exists and is not encrypted; encryption can only be turned on for a new line`,
         ['backup.encryption.enabled: true for an existing unencrypted line'],
@@ -112,25 +118,70 @@ class EncryptingStorage implements StorageBackend {
       ]);
     const ring: Keyring = { backup_id: backupId, keys: [newMasterKey()] };
     const slotId = this.settings.slotId ?? `${source.type}-1`;
+    registerKeyring(ring);
+    let written: Promise<void> | undefined;
+    const state: LineState = { encrypted: true, ring };
+    state.begin = () => {
+      written ??= this.writeFirstSlot(backupId, source, slotId, ring).then(() => {
+        delete state.begin;
+      });
+      return written;
+    };
+    return state;
+  }
+
+  /**
+   * The first slot of a line this process began. Data files may already be sealed under the
+   * keyring's master key, so losing a race to another process that began the same line at the
+   * same moment cannot be repaired by adopting its keyring: this run fails, and its files (not
+   * referenced by any commit) are for prune to delete.
+   */
+  private async writeFirstSlot(backupId: string, source: KeySource, slotId: string, ring: Keyring): Promise<void> {
     const { kek, provider } = await newKek(source, backupId, slotId);
     try {
       await writeSlot(this.inner, makeSlot(slotId, provider, kek, ring));
     } catch (e) {
       if (!isAlreadyExists(e) && !(e instanceof Error && e.name === 'ObjectTakenError')) throw e;
-      // another process began the line at the same moment: use its keyring
-      const u = await unlockLine(this.inner, backupId, source, this.settings.slotId);
-      registerKeyring(u.ring);
-      return { encrypted: true, ring: u.ring };
+      throw new KeyError(
+        `backup line ${backupId} in ${this.location} was begun by another process at the same moment (its key slot ${slotId} appeared while this run was writing)`,
+        {
+          hint: "run one backup per backup line; run again: the other run's keys are used from then on, and prune deletes what this run wrote",
+          code: 'KEY_LINE_RACE',
+        },
+      );
     }
-    registerKeyring(ring);
-    return { encrypted: true, ring };
   }
 
-  private async lineExists(backupId: string): Promise<boolean> {
-    for await (const _ of this.inner.list(`${backupId}/`)) {
-      if (!_.key.startsWith(`${backupId}/.probe/`) && !_.key.startsWith(`${backupId}/lease.json`)) return true;
+  /**
+   * unlockLine, with one case told apart: a line that has key slots but no commit was begun by an
+   * encrypted run that stopped before it committed (older versions wrote the slot on the first
+   * write, and a crash right before the first commit can still leave one). Nothing is backed up
+   * in it, which "the key opens none of the slots" would hide.
+   */
+  private async unlock(backupId: string) {
+    try {
+      return await unlockLine(this.inner, backupId, this.settings.source, this.settings.slotId);
+    } catch (e) {
+      if (!(e instanceof KeyError) || e.code !== 'KEY_WRONG' || (await this.hasCommit(backupId))) throw e;
+      const keys = `${this.location}/${slotKeys.dir(backupId)}`;
+      throw new KeyError(
+        `backup line ${backupId} in ${this.location} has key slots but no commit: an encrypted first run stopped before it committed anything, so nothing is backed up in it, and the ${describeSource(this.settings.source!)} opens none of its slots (${keys})`,
+        {
+          hint: `run again with the key of that first run; or, to begin the line with this key, delete ${keys} (the line's other objects are not readable without that key; prune deletes them)`,
+          code: 'KEY_LINE_UNCOMMITTED',
+        },
+      );
     }
-    return false;
+  }
+
+  /**
+   * Whether the line has any state (a commit, checkpoint, head or version 1 manifest). Data files
+   * alone are not a line: a run that stopped before its first commit left them, unreferenced.
+   */
+  private async hasCommit(backupId: string): Promise<boolean> {
+    for (const dir of ['log/', 'checkpoints/', 'manifests/'])
+      for await (const _ of this.inner.list(`${backupId}/${dir}`)) return true;
+    return (await this.inner.stat(`${backupId}/head.json`).catch(() => null)) !== null;
   }
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
@@ -138,6 +189,8 @@ class EncryptingStorage implements StorageBackend {
     if (!id) return this.inner.put(key, body, options);
     const s = await this.state(id, true);
     if (!s.encrypted || CLEAR.test(key)) return this.inner.put(key, body, options);
+    // a new line's slot goes out with its first sealed metadata object, not before
+    await s.begin?.();
     const k = activeKey(s.ring);
     try {
       await this.inner.put(key, sealObject(key, k.id, k.key, body), options);
