@@ -22,13 +22,14 @@
  * anything is written.
  */
 import { ConfigError, IntegrityError, isAlreadyExists, KeyError } from '../errors.ts';
-import type { ByteRange, LoadHints, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from '../storage/backend.ts';
-import { AuthenticationError } from './aead.ts';
+import type { ObjectWriter, PutOptions, StorageBackend } from '../storage/backend.ts';
 import { activeKey, type Keyring, newMasterKey, registerKeyring } from './keyring.ts';
-import { decryptObject, isEncryptedObject, objectKeyId, openObject, sealObject } from './object.ts';
+import { decryptObject, isEncryptedObject } from './object.ts';
 import { describeSource, type KeySource, newKek } from './providers.ts';
+import { openSealed, putSealed } from './sealed-io.ts';
 import { listSlots, makeSlot, slotKeys, writeSlot } from './slots.ts';
 import { unlockLine } from './unlock.ts';
+import { lineOf, WrappedStorage } from './wrapped-storage.ts';
 
 export interface EncryptionSettings {
   /** The key to unlock lines with (and to make the first slot of a new line with). */
@@ -45,6 +46,16 @@ export interface DataEncryption {
 }
 
 const DATA_ENCRYPTION = Symbol('kafka-backup data file encryption');
+const LINE_KEYRING = Symbol('kafka-backup line keyring');
+
+/**
+ * The keyring of backup line `backupId` in `storage` when the storage is the encryption layer and
+ * the line is encrypted (unlocking it with the configured key if not done yet), else null.
+ */
+export function lineKeyringOf(storage: StorageBackend, backupId: string): Promise<Keyring | null> {
+  const f = (storage as { [LINE_KEYRING]?: (id: string) => Promise<Keyring | null> })[LINE_KEYRING];
+  return f ? f.call(storage, backupId) : Promise.resolve(null);
+}
 
 /** The master key a data file's writer must seal its blocks with, when its line is encrypted. */
 export function dataEncryptionOf(w: ObjectWriter): DataEncryption | undefined {
@@ -59,21 +70,13 @@ type LineState =
 const CLEAR = /^[^/]+\/(?:keys\/|data\/|\.probe\/|head\.json$|lease\.json$|prune-lease\.json$)/;
 const STATE_OBJECT = /^[^/]+\/(?:log|checkpoints|index|chunks)\/.*\.json\.zst$/;
 
-function lineOf(key: string): string | null {
-  const i = key.indexOf('/');
-  return i > 0 ? key.slice(0, i) : null;
-}
-
-class EncryptingStorage implements StorageBackend {
-  readonly location: string;
+class EncryptingStorage extends WrappedStorage {
   private readonly lines = new Map<string, Promise<LineState>>();
-  private readonly inner: StorageBackend;
   private readonly settings: EncryptionSettings;
 
   constructor(inner: StorageBackend, settings: EncryptionSettings) {
-    this.inner = inner;
+    super(inner);
     this.settings = settings;
-    this.location = inner.location;
   }
 
   /** Whether the line is encrypted, unlocked; made once per line (a failure is not cached). */
@@ -184,25 +187,20 @@ class EncryptingStorage implements StorageBackend {
     return (await this.inner.stat(`${backupId}/head.json`).catch(() => null)) !== null;
   }
 
-  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
+  override async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
     const id = lineOf(key);
     if (!id) return this.inner.put(key, body, options);
     const s = await this.state(id, true);
     if (!s.encrypted || CLEAR.test(key)) return this.inner.put(key, body, options);
     // a new line's slot goes out with its first sealed metadata object, not before
     await s.begin?.();
-    const k = activeKey(s.ring);
-    try {
-      await this.inner.put(key, sealObject(key, k.id, k.key, body), options);
-    } catch (e) {
-      // sealing is not deterministic: a create-if-absent retry of our own write compares plaintexts
-      if (!(options?.ifAbsent && isAlreadyExists(e))) throw e;
-      const stored = await this.get(key).catch(() => null);
-      if (!stored || !Buffer.from(body).equals(STATE_OBJECT.test(key) ? decryptObject(key, stored) : stored)) throw e;
-    }
+    await putSealed(this.inner, key, s.ring, body, options, async (k) => {
+      const stored = await this.get(k);
+      return STATE_OBJECT.test(k) ? decryptObject(k, stored) : stored;
+    });
   }
 
-  async openWriter(key: string): Promise<ObjectWriter> {
+  override async openWriter(key: string): Promise<ObjectWriter> {
     const id = lineOf(key);
     const s = id ? await this.state(id, true) : { encrypted: false as const };
     const w = await this.inner.openWriter(key);
@@ -219,7 +217,7 @@ class EncryptingStorage implements StorageBackend {
     } as ObjectWriter;
   }
 
-  async get(key: string): Promise<Buffer> {
+  override async get(key: string): Promise<Buffer> {
     const bytes = await this.inner.get(key);
     const id = lineOf(key);
     if (!id || !isEncryptedObject(bytes)) return bytes;
@@ -229,33 +227,13 @@ class EncryptingStorage implements StorageBackend {
         hint: 'the key slots under keys/ were deleted; restore them from a copy of the storage',
       });
     if (STATE_OBJECT.test(key)) return bytes;
-    const k = s.ring.keys.find((x) => x.id === objectKeyId(bytes));
-    try {
-      if (!k) return decryptObject(key, bytes);
-      return openObject(key, k.key, bytes);
-    } catch (e) {
-      if (e instanceof AuthenticationError || (e instanceof Error && e.name === 'SignedObjectError'))
-        throw new IntegrityError(`${key} is corrupt: ${e.message}`, [key], {
-          hint: 'the object was changed or damaged after it was written; restore it from a copy of the storage',
-        });
-      throw e;
-    }
+    return openSealed(key, bytes, s.ring);
   }
 
-  load(key: string, range?: ByteRange, hints?: LoadHints) {
-    return this.inner.load(key, range, hints);
-  }
-  stat(key: string): Promise<ObjectInfo> {
-    return this.inner.stat(key);
-  }
-  list(prefix: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
+  /** The keyring of an encrypted line (unlocked once), or null when the line is not encrypted. */
+  async [LINE_KEYRING](backupId: string): Promise<Keyring | null> {
+    const s = await this.state(backupId, false);
+    return s.encrypted ? s.ring : null;
   }
 }
 
