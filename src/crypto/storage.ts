@@ -27,7 +27,7 @@ import { activeKey, type Keyring, newMasterKey, registerKeyring } from './keyrin
 import { decryptObject, isEncryptedObject } from './object.ts';
 import { describeSource, type KeySource, newKek } from './providers.ts';
 import { openSealed, putSealed } from './sealed-io.ts';
-import { listSlots, makeSlot, slotKeys, writeSlot } from './slots.ts';
+import { type KeySlot, listSlots, makeSlot, slotKeys, writeSlot } from './slots.ts';
 import { unlockLine } from './unlock.ts';
 import { lineOf, WrappedStorage } from './wrapped-storage.ts';
 
@@ -121,13 +121,23 @@ class EncryptingStorage extends WrappedStorage {
       ]);
     const ring: Keyring = { backup_id: backupId, keys: [newMasterKey()] };
     const slotId = this.settings.slotId ?? `${source.type}-1`;
+    // the key-encryption key now (a KMS that refuses fails the run before anything is written);
+    // only the slot object waits for the first commit
+    const { kek, provider } = await newKek(source, backupId, slotId);
+    const slot = makeSlot(slotId, provider, kek, ring);
     registerKeyring(ring);
     let written: Promise<void> | undefined;
     const state: LineState = { encrypted: true, ring };
     state.begin = () => {
-      written ??= this.writeFirstSlot(backupId, source, slotId, ring).then(() => {
-        delete state.begin;
-      });
+      written ??= this.writeFirstSlot(backupId, slot).then(
+        () => {
+          delete state.begin;
+        },
+        (e) => {
+          written = undefined; // a storage error: the next sealed write tries again
+          throw e;
+        },
+      );
       return written;
     };
     return state;
@@ -139,10 +149,10 @@ class EncryptingStorage extends WrappedStorage {
    * same moment cannot be repaired by adopting its keyring: this run fails, and its files (not
    * referenced by any commit) are for prune to delete.
    */
-  private async writeFirstSlot(backupId: string, source: KeySource, slotId: string, ring: Keyring): Promise<void> {
-    const { kek, provider } = await newKek(source, backupId, slotId);
+  private async writeFirstSlot(backupId: string, slot: KeySlot): Promise<void> {
+    const slotId = slot.id;
     try {
-      await writeSlot(this.inner, makeSlot(slotId, provider, kek, ring));
+      await writeSlot(this.inner, slot);
     } catch (e) {
       if (!isAlreadyExists(e) && !(e instanceof Error && e.name === 'ObjectTakenError')) throw e;
       throw new KeyError(
