@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { type Config, loadConfig } from '../config/load.ts';
 import type { EncryptionConfig } from '../config/schema.ts';
 import { encryptionSettings } from '../crypto/settings.ts';
+import { withLineEncryptionOf } from '../crypto/state-storage.ts';
 import { withEncryption } from '../crypto/storage.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import type { StorageMetrics } from '../storage/metered.ts';
@@ -112,6 +113,14 @@ export async function storageFromConfig(
       : {}),
   });
   return withEncryption(opened, encryptionSettings(commandEncryption));
+}
+
+/**
+ * The restore state location (restore.state_url, --state-path), apart from the backup storage
+ * `line`: an encrypted line's restore state is sealed there under the line's own keys.
+ */
+export async function stateStorageFromUrl(url: string, line: StorageBackend): Promise<StorageBackend> {
+  return withLineEncryptionOf(await openStorageUrl(url), line);
 }
 
 /**

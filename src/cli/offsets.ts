@@ -17,8 +17,14 @@ import type { ApplyResult, OffsetsRequest } from '../offsets/manager.ts';
 import type { OffsetPlan, OffsetStrategy } from '../offsets/model.ts';
 import { parseMappingList } from '../offsets/translate.ts';
 import type { StorageBackend } from '../storage/backend.ts';
-import { openStorageUrl } from '../storage/open.ts';
-import { applyLogFlags, formatOption, loadCommandConfig, storageFromConfig, storageFromPath } from './common.ts';
+import {
+  applyLogFlags,
+  formatOption,
+  loadCommandConfig,
+  stateStorageFromUrl,
+  storageFromConfig,
+  storageFromPath,
+} from './common.ts';
 import { emit, type OutputFormat, table } from './output.ts';
 import { writeRunSummary } from './summary.ts';
 
@@ -129,7 +135,7 @@ async function resolveBase(cmd: Command): Promise<Resolved> {
   else if (config?.storage) storage = await storageFromConfig(config.storage);
   else throw new UsageError('no backup location', { hint: 'pass --path <dir or URL>, or set storage in the config' });
   const stateUrl = o.statePath ?? config?.restore.state_url;
-  const stateStorage = stateUrl ? await openStorageUrl(stateUrl) : undefined;
+  const stateStorage = stateUrl ? await stateStorageFromUrl(stateUrl, storage) : undefined;
   const groups = o.groups
     ? splitList(o.groups)
     : config?.offsets.groups.length
@@ -506,7 +512,7 @@ export function registerOffsetsCommand(program: Command): void {
     if (!storage)
       throw new UsageError('no backup location', { hint: 'pass --path <dir or URL>, or set storage in the config' });
     const stateUrl = o.statePath ?? config?.restore.state_url;
-    const stateStorage = stateUrl ? await openStorageUrl(stateUrl) : undefined;
+    const stateStorage = stateUrl ? await stateStorageFromUrl(stateUrl, storage) : undefined;
     try {
       const v = await showMapping({
         storage,

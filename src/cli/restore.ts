@@ -2,9 +2,15 @@
 import type { Command } from 'commander';
 import { requireSections } from '../config/load.ts';
 import type { RestoreOptions } from '../restore/options.ts';
-import { openStorageUrl } from '../storage/open.ts';
 import { setLogContext } from '../util/log.ts';
-import { formatOption, globalFlags, gracefulSignals, loadCommandConfig, storageFromConfig } from './common.ts';
+import {
+  formatOption,
+  globalFlags,
+  gracefulSignals,
+  loadCommandConfig,
+  stateStorageFromUrl,
+  storageFromConfig,
+} from './common.ts';
 import { emit, table } from './output.ts';
 import { humanBytes, progressReporter, rate } from './progress.ts';
 import { schemaRegistryLines } from './schema-registry.ts';
@@ -41,7 +47,7 @@ export function registerRestoreCommand(program: Command): void {
         giveUpAfterSecs: r.give_up_after_secs,
         metrics: metrics.storage,
       });
-      const stateStorage = r.state_url ? await openStorageUrl(r.state_url) : undefined;
+      const stateStorage = r.state_url ? await stateStorageFromUrl(r.state_url, storage) : undefined;
       const { signal, dispose } = gracefulSignals();
       const progress = progressReporter(Boolean(globalFlags(cmd).quiet));
       const started = Date.now();

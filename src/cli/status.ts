@@ -21,7 +21,7 @@ import { type Lease, openExistingLine } from '../repository/line.ts';
 import { type MaintenanceRecord, readMaintenance } from '../repository/maintenance.ts';
 import { referencedFiles } from '../repository/prune-plan.ts';
 import type { StorageBackend } from '../storage/backend.ts';
-import { storageFromPath } from './common.ts';
+import { stateStorageFromUrl, storageFromPath } from './common.ts';
 import { emit, parseFormat, table } from './output.ts';
 
 /** Restore state keys (the same layout src/restore/engine.ts writes, without loading the engine). */
@@ -363,7 +363,7 @@ export function registerStatusCommand(program: Command): void {
           hint: 'e.g. --interval 2',
         });
       const storage = await storageFromPath(o.path);
-      const stateStorage = o.statePath ? await storageFromPath(o.statePath) : undefined;
+      const stateStorage = o.statePath ? await stateStorageFromUrl(o.statePath, storage) : undefined;
       const read = () => backupStatus(storage, o.backupId, { restoreId: o.restoreId, stateStorage });
       try {
         if (!o.watch) {

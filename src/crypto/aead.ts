@@ -6,7 +6,7 @@
  * a key the nonce is a counter (the block index of a data file; 0 for a metadata object or a key
  * slot). So a (key, nonce) pair can only repeat if two 256-bit random salts collide.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, type KeyObject, randomBytes } from 'node:crypto';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 12;
@@ -23,21 +23,35 @@ export class AuthenticationError extends Error {
 /** The nonce of message number `counter` under a per-message key: 4 zero bytes, then a u64. */
 export function counterNonce(counter: number): Buffer {
   const n = Buffer.alloc(NONCE_BYTES);
-  n.writeBigUInt64BE(BigInt(counter), 4);
+  n.writeUInt32BE(Math.floor(counter / 2 ** 32), 4);
+  n.writeUInt32BE(counter >>> 0, 8);
   return n;
 }
 
-/** ciphertext || tag */
-export function seal(key: Uint8Array, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Buffer {
+/** A key many messages are sealed or opened under (a data file's): prepared for OpenSSL once, not per block. */
+export function preparedKey(key: Uint8Array): KeyObject {
+  return createSecretKey(key);
+}
+
+type Key = Uint8Array | KeyObject;
+
+/** [ciphertext, tag]: the two parts of a sealed message, so a writer can emit them without a copy. */
+export function sealParts(key: Key, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): [Buffer, Buffer] {
   const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   c.setAAD(aad);
   const head = c.update(plain);
   const tail = c.final();
-  return Buffer.concat([head, tail, c.getAuthTag()]);
+  // GCM's final() returns nothing: no copy of the whole block
+  return [tail.length ? Buffer.concat([head, tail]) : head, c.getAuthTag()];
+}
+
+/** ciphertext || tag */
+export function seal(key: Key, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): Buffer {
+  return Buffer.concat(sealParts(key, nonce, plain, aad));
 }
 
 /** Inverse of seal; throws AuthenticationError. */
-export function open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
+export function open(key: Key, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer {
   if (sealed.length < TAG_BYTES) throw new AuthenticationError();
   const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   d.setAAD(aad);

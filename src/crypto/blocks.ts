@@ -6,7 +6,7 @@
  * The payload stored is ciphertext || tag: 16 bytes longer than the compressed block.
  */
 import { KeyError } from '../errors.ts';
-import { counterNonce, deriveKey, open, randomSalt, seal, TAG_BYTES } from './aead.ts';
+import { counterNonce, deriveKey, open, preparedKey, randomSalt, sealParts, TAG_BYTES } from './aead.ts';
 import { lookupMasterKey } from './keyring.ts';
 
 export interface EncryptionStep {
@@ -20,7 +20,8 @@ export interface EncryptionStep {
 
 export interface BlockSealer {
   readonly overhead: number;
-  seal(index: number, compressed: Buffer, aad: Buffer): Buffer;
+  /** [ciphertext, tag]: stored one after the other as the block's payload. */
+  seal(index: number, compressed: Buffer, aad: Buffer): [Buffer, Buffer];
 }
 
 export interface BlockOpener {
@@ -29,10 +30,10 @@ export interface BlockOpener {
 
 export function blockSealer(keyId: string, masterKey: Buffer): { sealer: BlockSealer; step: EncryptionStep } {
   const salt = randomSalt();
-  const fileKey = deriveKey(masterKey, salt, 'data-file');
+  const fileKey = preparedKey(deriveKey(masterKey, salt, 'data-file'));
   return {
     step: { type: 'encryption', name: 'aes-256-gcm', key_id: keyId, salt: salt.toString('base64') },
-    sealer: { overhead: TAG_BYTES, seal: (i, compressed, aad) => seal(fileKey, counterNonce(i), compressed, aad) },
+    sealer: { overhead: TAG_BYTES, seal: (i, compressed, aad) => sealParts(fileKey, counterNonce(i), compressed, aad) },
   };
 }
 
@@ -51,6 +52,6 @@ export function blockOpener(fileKey: string, step: EncryptionStep): BlockOpener 
         code: 'KEY_NOT_IN_KEYRING',
       },
     );
-  const key = deriveKey(master, Buffer.from(step.salt, 'base64'), 'data-file');
+  const key = preparedKey(deriveKey(master, Buffer.from(step.salt, 'base64'), 'data-file'));
   return { open: (i, stored, aad) => open(key, counterNonce(i), stored, aad) };
 }

@@ -13,19 +13,23 @@
  * - hands the line's active master key to the segment writer through the ObjectWriter of a data
  *   file (`dataEncryptionOf`).
  *
- * With `create`, a new line (no state, no slots) gets a keyring and its first slot on its first
- * write; an existing line without slots is refused (encryption is chosen when a line begins).
+ * With `create`, a new line (no state, no slots) gets a keyring on its first write, and its first
+ * slot just before its first sealed metadata object (in practice the first commit): a run that
+ * fails before it commits anything (Kafka unreachable, nothing to back up, killed while writing
+ * data files) leaves no slot behind, so a later run may begin the line with another key. An
+ * existing line without slots is refused (encryption is chosen when a line begins).
  * A line that has slots cannot be written or read without its key: the KeyError comes before
  * anything is written.
  */
-import { ConfigError, IntegrityError, isAlreadyExists } from '../errors.ts';
-import type { ByteRange, LoadHints, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from '../storage/backend.ts';
-import { AuthenticationError } from './aead.ts';
+import { ConfigError, IntegrityError, isAlreadyExists, KeyError } from '../errors.ts';
+import type { ObjectWriter, PutOptions, StorageBackend } from '../storage/backend.ts';
 import { activeKey, type Keyring, newMasterKey, registerKeyring } from './keyring.ts';
-import { decryptObject, isEncryptedObject, objectKeyId, openObject, sealObject } from './object.ts';
-import { type KeySource, newKek } from './providers.ts';
-import { listSlots, makeSlot, writeSlot } from './slots.ts';
+import { decryptObject, isEncryptedObject } from './object.ts';
+import { describeSource, type KeySource, newKek } from './providers.ts';
+import { openSealed, putSealed } from './sealed-io.ts';
+import { type KeySlot, listSlots, makeSlot, slotKeys, writeSlot } from './slots.ts';
 import { unlockLine } from './unlock.ts';
+import { lineOf, WrappedStorage } from './wrapped-storage.ts';
 
 export interface EncryptionSettings {
   /** The key to unlock lines with (and to make the first slot of a new line with). */
@@ -42,32 +46,37 @@ export interface DataEncryption {
 }
 
 const DATA_ENCRYPTION = Symbol('kafka-backup data file encryption');
+const LINE_KEYRING = Symbol('kafka-backup line keyring');
+
+/**
+ * The keyring of backup line `backupId` in `storage` when the storage is the encryption layer and
+ * the line is encrypted (unlocking it with the configured key if not done yet), else null.
+ */
+export function lineKeyringOf(storage: StorageBackend, backupId: string): Promise<Keyring | null> {
+  const f = (storage as { [LINE_KEYRING]?: (id: string) => Promise<Keyring | null> })[LINE_KEYRING];
+  return f ? f.call(storage, backupId) : Promise.resolve(null);
+}
 
 /** The master key a data file's writer must seal its blocks with, when its line is encrypted. */
 export function dataEncryptionOf(w: ObjectWriter): DataEncryption | undefined {
   return (w as { [DATA_ENCRYPTION]?: DataEncryption })[DATA_ENCRYPTION];
 }
 
-type LineState = { encrypted: false } | { encrypted: true; ring: Keyring };
+type LineState =
+  | { encrypted: false }
+  /** `begin`: writes the new line's first slot; set until it has (once, memoized). */
+  | { encrypted: true; ring: Keyring; begin?: () => Promise<void> };
 
 const CLEAR = /^[^/]+\/(?:keys\/|data\/|\.probe\/|head\.json$|lease\.json$|prune-lease\.json$)/;
 const STATE_OBJECT = /^[^/]+\/(?:log|checkpoints|index|chunks)\/.*\.json\.zst$/;
 
-function lineOf(key: string): string | null {
-  const i = key.indexOf('/');
-  return i > 0 ? key.slice(0, i) : null;
-}
-
-class EncryptingStorage implements StorageBackend {
-  readonly location: string;
+class EncryptingStorage extends WrappedStorage {
   private readonly lines = new Map<string, Promise<LineState>>();
-  private readonly inner: StorageBackend;
   private readonly settings: EncryptionSettings;
 
   constructor(inner: StorageBackend, settings: EncryptionSettings) {
-    this.inner = inner;
+    super(inner);
     this.settings = settings;
-    this.location = inner.location;
   }
 
   /** Whether the line is encrypted, unlocked; made once per line (a failure is not cached). */
@@ -91,12 +100,12 @@ class EncryptingStorage implements StorageBackend {
   private async resolve(backupId: string, forWrite: boolean): Promise<LineState> {
     const listing = await listSlots(this.inner, backupId);
     if (listing.slots.length || listing.tombstones.length) {
-      const u = await unlockLine(this.inner, backupId, this.settings.source, this.settings.slotId);
+      const u = await this.unlock(backupId);
       registerKeyring(u.ring);
       return { encrypted: true, ring: u.ring };
     }
     if (!forWrite || !this.settings.create) return { encrypted: false };
-    if (await this.lineExists(backupId))
+    if (await this.hasCommit(backupId))
       throw new ConfigError(
         `backup line ${backupId} in ${this.location} exists and is not encrypted; encryption can only be turned on for a new line`,
         ['backup.encryption.enabled: true for an existing unencrypted line'],
@@ -112,44 +121,96 @@ class EncryptingStorage implements StorageBackend {
       ]);
     const ring: Keyring = { backup_id: backupId, keys: [newMasterKey()] };
     const slotId = this.settings.slotId ?? `${source.type}-1`;
+    // the key-encryption key now (a KMS that refuses fails the run before anything is written);
+    // only the slot object waits for the first commit
     const { kek, provider } = await newKek(source, backupId, slotId);
+    const slot = makeSlot(slotId, provider, kek, ring);
+    registerKeyring(ring);
+    let written: Promise<void> | undefined;
+    const state: LineState = { encrypted: true, ring };
+    state.begin = () => {
+      written ??= this.writeFirstSlot(backupId, slot).then(
+        () => {
+          delete state.begin;
+        },
+        (e) => {
+          written = undefined; // a storage error: the next sealed write tries again
+          throw e;
+        },
+      );
+      return written;
+    };
+    return state;
+  }
+
+  /**
+   * The first slot of a line this process began. Data files may already be sealed under the
+   * keyring's master key, so losing a race to another process that began the same line at the
+   * same moment cannot be repaired by adopting its keyring: this run fails, and its files (not
+   * referenced by any commit) are for prune to delete.
+   */
+  private async writeFirstSlot(backupId: string, slot: KeySlot): Promise<void> {
+    const slotId = slot.id;
     try {
-      await writeSlot(this.inner, makeSlot(slotId, provider, kek, ring));
+      await writeSlot(this.inner, slot);
     } catch (e) {
       if (!isAlreadyExists(e) && !(e instanceof Error && e.name === 'ObjectTakenError')) throw e;
-      // another process began the line at the same moment: use its keyring
-      const u = await unlockLine(this.inner, backupId, source, this.settings.slotId);
-      registerKeyring(u.ring);
-      return { encrypted: true, ring: u.ring };
+      throw new KeyError(
+        `backup line ${backupId} in ${this.location} was begun by another process at the same moment (its key slot ${slotId} appeared while this run was writing)`,
+        {
+          hint: "run one backup per backup line; run again: the other run's keys are used from then on, and prune deletes what this run wrote",
+          code: 'KEY_LINE_RACE',
+        },
+      );
     }
-    registerKeyring(ring);
-    return { encrypted: true, ring };
   }
 
-  private async lineExists(backupId: string): Promise<boolean> {
-    for await (const _ of this.inner.list(`${backupId}/`)) {
-      if (!_.key.startsWith(`${backupId}/.probe/`) && !_.key.startsWith(`${backupId}/lease.json`)) return true;
+  /**
+   * unlockLine, with one case told apart: a line that has key slots but no commit was begun by an
+   * encrypted run that stopped before it committed (older versions wrote the slot on the first
+   * write, and a crash right before the first commit can still leave one). Nothing is backed up
+   * in it, which "the key opens none of the slots" would hide.
+   */
+  private async unlock(backupId: string) {
+    try {
+      return await unlockLine(this.inner, backupId, this.settings.source, this.settings.slotId);
+    } catch (e) {
+      if (!(e instanceof KeyError) || e.code !== 'KEY_WRONG' || (await this.hasCommit(backupId))) throw e;
+      const keys = `${this.location}/${slotKeys.dir(backupId)}`;
+      throw new KeyError(
+        `backup line ${backupId} in ${this.location} has key slots but no commit: an encrypted first run stopped before it committed anything, so nothing is backed up in it, and the ${describeSource(this.settings.source!)} opens none of its slots (${keys})`,
+        {
+          hint: `run again with the key of that first run; or, to begin the line with this key, delete ${keys} (the line's other objects are not readable without that key; prune deletes them)`,
+          code: 'KEY_LINE_UNCOMMITTED',
+        },
+      );
     }
-    return false;
   }
 
-  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
+  /**
+   * Whether the line has any state (a commit, checkpoint, head or version 1 manifest). Data files
+   * alone are not a line: a run that stopped before its first commit left them, unreferenced.
+   */
+  private async hasCommit(backupId: string): Promise<boolean> {
+    for (const dir of ['log/', 'checkpoints/', 'manifests/'])
+      for await (const _ of this.inner.list(`${backupId}/${dir}`)) return true;
+    return (await this.inner.stat(`${backupId}/head.json`).catch(() => null)) !== null;
+  }
+
+  override async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
     const id = lineOf(key);
     if (!id) return this.inner.put(key, body, options);
     const s = await this.state(id, true);
     if (!s.encrypted || CLEAR.test(key)) return this.inner.put(key, body, options);
-    const k = activeKey(s.ring);
-    try {
-      await this.inner.put(key, sealObject(key, k.id, k.key, body), options);
-    } catch (e) {
-      // sealing is not deterministic: a create-if-absent retry of our own write compares plaintexts
-      if (!(options?.ifAbsent && isAlreadyExists(e))) throw e;
-      const stored = await this.get(key).catch(() => null);
-      if (!stored || !Buffer.from(body).equals(STATE_OBJECT.test(key) ? decryptObject(key, stored) : stored)) throw e;
-    }
+    // a new line's slot goes out with its first sealed metadata object, not before
+    await s.begin?.();
+    await putSealed(this.inner, key, s.ring, body, options, async (k) => {
+      const stored = await this.get(k);
+      return STATE_OBJECT.test(k) ? decryptObject(k, stored) : stored;
+    });
   }
 
-  async openWriter(key: string): Promise<ObjectWriter> {
+  override async openWriter(key: string): Promise<ObjectWriter> {
     const id = lineOf(key);
     const s = id ? await this.state(id, true) : { encrypted: false as const };
     const w = await this.inner.openWriter(key);
@@ -166,7 +227,7 @@ class EncryptingStorage implements StorageBackend {
     } as ObjectWriter;
   }
 
-  async get(key: string): Promise<Buffer> {
+  override async get(key: string): Promise<Buffer> {
     const bytes = await this.inner.get(key);
     const id = lineOf(key);
     if (!id || !isEncryptedObject(bytes)) return bytes;
@@ -176,33 +237,13 @@ class EncryptingStorage implements StorageBackend {
         hint: 'the key slots under keys/ were deleted; restore them from a copy of the storage',
       });
     if (STATE_OBJECT.test(key)) return bytes;
-    const k = s.ring.keys.find((x) => x.id === objectKeyId(bytes));
-    try {
-      if (!k) return decryptObject(key, bytes);
-      return openObject(key, k.key, bytes);
-    } catch (e) {
-      if (e instanceof AuthenticationError || (e instanceof Error && e.name === 'SignedObjectError'))
-        throw new IntegrityError(`${key} is corrupt: ${e.message}`, [key], {
-          hint: 'the object was changed or damaged after it was written; restore it from a copy of the storage',
-        });
-      throw e;
-    }
+    return openSealed(key, bytes, s.ring);
   }
 
-  load(key: string, range?: ByteRange, hints?: LoadHints) {
-    return this.inner.load(key, range, hints);
-  }
-  stat(key: string): Promise<ObjectInfo> {
-    return this.inner.stat(key);
-  }
-  list(prefix: string): AsyncIterable<ObjectInfo> {
-    return this.inner.list(prefix);
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
+  /** The keyring of an encrypted line (unlocked once), or null when the line is not encrypted. */
+  async [LINE_KEYRING](backupId: string): Promise<Keyring | null> {
+    const s = await this.state(backupId, false);
+    return s.encrypted ? s.ring : null;
   }
 }
 

@@ -16,6 +16,13 @@ export function crc32c(data: Uint8Array): number {
   return native(data) >>> 0;
 }
 
+/** CRC-32C of the parts one after the other, as if concatenated. */
+export function crc32cOfParts(parts: readonly Uint8Array[]): number {
+  let state = 0;
+  for (const p of parts) state = native(p, state);
+  return state >>> 0;
+}
+
 export type FileChecksumKind = 'crc32c' | 'sha256';
 
 /** A digest fed chunk by chunk, in file order. */

@@ -23,7 +23,7 @@ import { type BlockSealer, blockOpener, blockSealer, type EncryptionStep } from 
 import { dataEncryptionOf } from '../crypto/storage.ts';
 import type { ObjectWriter } from '../storage/backend.ts';
 import { ByteReader } from './byte-reader.ts';
-import { crc32c, type FileChecksumKind, type RunningDigest, runningDigest } from './checksum.ts';
+import { crc32c, crc32cOfParts, type FileChecksumKind, type RunningDigest, runningDigest } from './checksum.ts';
 import { type BlockCodec, compressBlock, decompressBlock } from './compression.ts';
 
 export const SEGMENT_MAGIC = Buffer.from('KBSEG\0\0\x01', 'latin1');
@@ -31,6 +31,8 @@ export const SEGMENT_END_MAGIC = Buffer.from('KBSEGEND', 'latin1');
 const BLOCK_MAGIC = Buffer.from('KBBK', 'latin1');
 const FOOTER_MAGIC = Buffer.from('KBFT', 'latin1');
 export const BLOCK_HEADER_SIZE = 64;
+/** The block header bytes an encrypted block's tag covers: all but its two checksums. */
+export const BLOCK_AAD_BYTES = 56;
 /** Block header flags bit 0: the payload is sealed (AES-256-GCM, the file's encryption step). */
 const FLAG_ENCRYPTED = 1;
 const CODEC_IDS: Record<BlockCodec, number> = { none: 0, gzip: 1, lz4: 3, zstd: 4 };
@@ -89,6 +91,12 @@ export class SegmentWriter {
   private started = false;
   /** Seals each block when the line is encrypted (the storage layer hands over the key). */
   private readonly sealer: BlockSealer | undefined;
+  /**
+   * The last sealed block's tag, not written yet: it goes out with the next block header (or
+   * before the footer), so a sealed block costs neither a copy to join ciphertext and tag nor a
+   * write of its own.
+   */
+  private tail: Buffer | null = null;
 
   private readonly out: ObjectWriter;
   readonly key: string;
@@ -112,8 +120,12 @@ export class SegmentWriter {
   get blockCount(): number {
     return this.index.length;
   }
+  /** Whether the blocks are sealed (the file's line is encrypted). */
+  get encrypted(): boolean {
+    return this.sealer !== undefined;
+  }
   get bytesWritten(): number {
-    return this.position;
+    return this.position + (this.tail?.length ?? 0);
   }
   get rawBytesWritten(): number {
     return this.rawBytes;
@@ -145,7 +157,12 @@ export class SegmentWriter {
   /** Appends a block already compressed with this file's codec (lets callers compress ahead). */
   async appendCompressed(compressed: Buffer, rawLength: number, meta: BlockMeta): Promise<void> {
     if (!this.started) await this.start();
-    const h = Buffer.alloc(BLOCK_HEADER_SIZE);
+    // the previous block's tag, then this block's header: one write
+    const tail = this.tail;
+    this.tail = null;
+    const out = Buffer.alloc((tail?.length ?? 0) + BLOCK_HEADER_SIZE);
+    tail?.copy(out, 0);
+    const h = out.subarray(out.length - BLOCK_HEADER_SIZE);
     BLOCK_MAGIC.copy(h, 0);
     h.writeUInt8(CODEC_IDS[this.codec], 4);
     if (this.sealer) h.writeUInt8(FLAG_ENCRYPTED, 5);
@@ -158,18 +175,24 @@ export class SegmentWriter {
     h.writeBigInt64BE(BigInt(meta.minTimestamp), 40);
     h.writeBigInt64BE(BigInt(meta.maxTimestamp), 48);
     // the header (but its checksums) is the associated data: offsets and counts cannot be edited either
-    const stored = this.sealer ? this.sealer.seal(this.index.length, compressed, h.subarray(0, 56)) : compressed;
-    h.writeUInt32BE(crc32c(stored) >>> 0, 56);
+    const parts = this.sealer
+      ? this.sealer.seal(this.index.length, compressed, h.subarray(0, BLOCK_AAD_BYTES))
+      : [compressed];
+    h.writeUInt32BE(crc32cOfParts(parts), 56);
     h.writeUInt32BE(crc32c(h.subarray(0, 60)) >>> 0, 60);
-    this.index.push({ ...meta, position: this.position, storedLength: stored.length, rawLength });
+    const position = this.position + out.length - BLOCK_HEADER_SIZE;
+    this.index.push({ ...meta, position, storedLength: h.readUInt32BE(8), rawLength });
     this.rawBytes += rawLength;
-    await this.emit(h);
-    await this.emit(stored);
+    await this.emit(out);
+    await this.emit(parts[0]!);
+    this.tail = parts[1] ?? null;
   }
 
   /** Writes footer and trailer, commits the object, and returns what the manifest lists. */
   async finish(): Promise<SegmentSummary> {
     if (!this.started) await this.start();
+    if (this.tail) await this.emit(this.tail);
+    this.tail = null;
     const first = this.index[0];
     const last = this.index[this.index.length - 1];
     const totals = {
@@ -296,7 +319,7 @@ export async function* readSegment(
       let payload = stored;
       if (opener)
         try {
-          payload = opener.open(i, stored, h.subarray(0, 56));
+          payload = opener.open(i, stored, h.subarray(0, BLOCK_AAD_BYTES));
         } catch (e) {
           if (!(e instanceof AuthenticationError)) throw e;
           bad(`block ${i}: ${e.message}`);

@@ -2,7 +2,8 @@
  * prune: repacks small files, then deletes what no state references (src/repository/prune-plan.ts
  * decides). The order makes every moment safe to kill (docs/retention.md, "Crash safety"):
  *
- *   1. write each repacked file (new key), read it back end to end with validate --deep's checks;
+ *   1. write each repacked file (new key; an encrypted line's blocks are sealed again under the
+ *      new file's own key), read it back end to end with validate --deep's checks;
  *   2. one maintenance commit replaces the old entries by the new ones, and is consolidated;
  *   3. only then plan the deletions from the state as it now is, and delete: data files first,
  *      then superseded checkpoints, indexes, chunks, commits, captures.
@@ -10,10 +11,12 @@
  * A kill before 2 leaves unlisted files, which the next prune deletes; after 2, the old files are
  * unreferenced and the next prune deletes them. Deleting is the only destructive step and the last.
  */
+
+import { blockOpener, type EncryptionStep } from '../crypto/blocks.ts';
 import { isNotFound } from '../errors.ts';
 import { chunkKey, decodeV2, seqOfKey, v2keys } from '../format/line-v2.ts';
 import { type FileEntry, keys } from '../format/manifest.ts';
-import { type BlockIndexEntry, type SegmentHeader, SegmentWriter } from '../format/segment.ts';
+import { BLOCK_AAD_BYTES, type BlockIndexEntry, type SegmentHeader, SegmentWriter } from '../format/segment.ts';
 import { verifyFile } from '../inspect/verify.ts';
 import type { ObjectInfo, StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
@@ -142,11 +145,21 @@ async function* once(b: Buffer): AsyncIterable<Buffer> {
   yield b;
 }
 
+/** The compression steps of a codec chain: what two files must share to be merged. */
+function compressionOf(h: SegmentHeader): SegmentHeader['codec_chain'] {
+  return h.codec_chain.filter((s) => s.type !== 'encryption');
+}
+
 /**
- * Writes one repacked file for a group: the stored blocks of its files copied as they are (no
+ * Writes one repacked file for a group: the compressed blocks of its files copied as they are (no
  * recompression), in order; then reads it back and verifies it. Returns the entries it replaces
  * and its own, or null when the group cannot be merged (files of different codecs, or a source
  * file that fails verification: that one is for validate to report, not for prune to hide).
+ *
+ * Encrypted files: a sealed block is bound to its file's key and position, so each block is
+ * opened with its source file's key and sealed again by the new file's writer, under a key of its
+ * own (a fresh salt: no key and nonce is ever used twice) and at its new position. The master key
+ * is the line's active one. The compressed bytes stay as they were.
  */
 async function repackGroup(
   storage: StorageBackend,
@@ -171,19 +184,19 @@ async function repackGroup(
         return null;
       }
       const { header, blocks } = storedBlocks(bytes);
-      if (header.codec_chain.some((s) => s.type === 'encryption')) {
-        // each encrypted file has a key of its own: its sealed blocks cannot move to another file
-        log.info('encrypted files are not repacked', { file: f.key });
-        await writer?.abort();
-        return null;
-      }
-      const c = JSON.stringify(header.codec_chain);
+      const encryption = header.codec_chain.find((s): s is EncryptionStep => s.type === 'encryption');
+      const c = JSON.stringify(compressionOf(header));
       if (!writer) {
         chain = c;
         writer = new SegmentWriter(
           await storage.openWriter(key),
           key,
-          { ...header, run_id: o.writer.run_id, created_at: new Date().toISOString() },
+          {
+            ...header,
+            codec_chain: compressionOf(header),
+            run_id: o.writer.run_id,
+            created_at: new Date().toISOString(),
+          },
           first.sha256 ? 'sha256' : 'crc32c',
         );
       } else if (c !== chain) {
@@ -191,8 +204,18 @@ async function repackGroup(
         await writer.abort();
         return null;
       }
-      for (const b of blocks) {
-        await writer.appendCompressed(b.stored, b.rawLength, b);
+      if (encryption && !writer.encrypted) {
+        // never write what was sealed in clear: the storage did not hand over the line's key
+        problems.push(`${f.key}: not repacked, it is encrypted and the storage gives no key to seal the new file`);
+        await writer.abort();
+        return null;
+      }
+      const opener = encryption ? blockOpener(f.key, encryption) : null;
+      for (const [i, b] of blocks.entries()) {
+        const compressed = opener
+          ? opener.open(i, b.stored, bytes.subarray(b.position, b.position + BLOCK_AAD_BYTES))
+          : b.stored;
+        await writer.appendCompressed(compressed, b.rawLength, b);
         await stall('repack-writing');
       }
     }

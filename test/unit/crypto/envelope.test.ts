@@ -122,6 +122,17 @@ describe('encrypted storage', () => {
     assert.equal(size, summary.size);
     const first = bytes.indexOf(Buffer.from('KBBK'));
     const second = bytes.indexOf(Buffer.from('KBBK'), first + 4);
+    // the footer's index points at each block header (a sealed block's tag goes out with the next write)
+    const footerAt = Number(bytes.readBigUInt64BE(bytes.length - 16));
+    const footer = JSON.parse(
+      bytes.subarray(footerAt + 8, footerAt + 8 + bytes.readUInt32BE(footerAt + 4)).toString('utf8'),
+    ) as { blocks: { position: number; storedLength: number }[] };
+    assert.deepEqual(
+      footer.blocks.map((b) => b.position),
+      [first, second],
+    );
+    assert.equal(second, first + 64 + footer.blocks[0]!.storedLength);
+    assert.equal(footerAt, second + 64 + footer.blocks[1]!.storedLength);
     const swapped = Buffer.from(bytes);
     // block 1's header and payload in block 0's place: same CRCs, wrong nonce
     bytes.copy(swapped, first, second, second + (second - first));
