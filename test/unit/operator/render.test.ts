@@ -136,3 +136,43 @@ test('Strimzi: listener bootstrap, cluster CA and a SCRAM or TLS KafkaUser', () 
   });
   assert.throws(() => strimziConnection({ name: 'prod', listener: 'nope' }, cluster, undefined), /no listener "nope"/);
 });
+
+test('schema registry credentials render as Secret references, on backup and restore', () => {
+  const backup = renderBackup(
+    {
+      kafka,
+      storage,
+      backup: {
+        schemaRegistry: {
+          url: 'https://sr:8081',
+          username: 'sr-user',
+          passwordSecret: { name: 'sr', key: 'password' },
+          tls: { caSecret: { name: 'sr-ca', key: 'ca.crt' } },
+        },
+      },
+    } as KafkaBackupSpec,
+    { backupId: 'orders', kafka, storage },
+  );
+  assert.deepEqual(configProblems(backup), []);
+  const sr = (backup.config as Record<string, Record<string, Record<string, unknown>>>)['backup']!['schema_registry']!;
+  assert.equal(sr['username'], 'sr-user');
+  assert.match(String(sr['password']), /^\$\{KB_SECRET_\d+\}$/);
+  assert.deepEqual(sr['tls'], { ca_file: '/var/run/kafka-backup/secrets/sr-ca/ca.crt' });
+  assert.ok(backup.secrets.env.some((e) => e.valueFrom.secretKeyRef.name === 'sr'));
+
+  const restore = renderRestore(
+    {
+      backupRef: { name: 'orders' },
+      restore: {
+        schemaRegistry: { url: 'https://sr2:8081', tokenSecret: { name: 'sr2', key: 'token' }, strategy: 'remap_ids' },
+      },
+    } as KafkaRestoreSpec,
+    { backupId: 'orders', kafka, storage },
+  );
+  assert.deepEqual(configProblems(restore), []);
+  const rsr = (restore.config as Record<string, Record<string, Record<string, unknown>>>)['restore']![
+    'schema_registry'
+  ]!;
+  assert.match(String(rsr['token']), /^\$\{KB_SECRET_\d+\}$/);
+  assert.equal(rsr['strategy'], 'remap_ids');
+});
