@@ -19,7 +19,15 @@
  * anything is written.
  */
 import { ConfigError, IntegrityError, isAlreadyExists } from '../errors.ts';
-import type { ByteRange, LoadHints, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from '../storage/backend.ts';
+import {
+  type ByteRange,
+  incompleteOf,
+  type LoadHints,
+  type ObjectInfo,
+  type ObjectWriter,
+  type PutOptions,
+  type StorageBackend,
+} from '../storage/backend.ts';
 import { AuthenticationError } from './aead.ts';
 import { activeKey, type Keyring, newMasterKey, registerKeyring } from './keyring.ts';
 import { decryptObject, isEncryptedObject, objectKeyId, openObject, sealObject } from './object.ts';
@@ -200,6 +208,13 @@ class EncryptingStorage implements StorageBackend {
   }
   delete(key: string): Promise<void> {
     return this.inner.delete(key);
+  }
+  // incomplete writes hold nothing readable; the inner backend's, when it has them
+  get listIncomplete() {
+    return incompleteOf(this.inner).listIncomplete;
+  }
+  get abortIncomplete() {
+    return incompleteOf(this.inner).abortIncomplete;
   }
   close(): Promise<void> {
     return this.inner.close();
