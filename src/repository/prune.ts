@@ -19,6 +19,7 @@ import type { IncompleteWrite, ObjectInfo, StorageBackend } from '../storage/bac
 import { logger } from '../util/log.ts';
 import { openForMaintenance } from './forget.ts';
 import { MaintenanceRace } from './line.ts';
+import { releasedOf } from './line-figures.ts';
 import {
   type Deletion,
   KEEP_CHECKPOINTS,
@@ -64,6 +65,8 @@ export interface PruneReport {
   deleted_bytes: number;
   /** Unreferenced objects left because they are younger than the grace period. */
   kept_young: number;
+  /** Data files the state had released when the deletions were planned (index summaries; null: not known). */
+  released: { files: number; bytes: number } | null;
   problems: string[];
 }
 
@@ -240,6 +243,7 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
     deleted_objects: 0,
     deleted_bytes: 0,
     kept_young: 0,
+    released: null,
     problems: [],
   };
   await stall('started');
@@ -291,6 +295,7 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
   const { view, read } = await openForMaintenance(storage, backupId);
   const listing = await listAll(storage, `${backupId}/`);
   const reach = await reachable(storage, backupId, read!, listing);
+  report.released = releasedOf(read!);
   const now = Date.now();
   const { deletions, young } = planDeletions(backupId, view, listing, reach, now, o.graceMs);
   const leftovers = planIncomplete(await listIncomplete(storage, `${backupId}/`), now, o.graceMs);
