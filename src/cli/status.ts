@@ -91,7 +91,7 @@ export interface BackupStatus {
   restores: RestoreStatus[];
   retention: {
     topics: TopicRetention[];
-    /** Bytes of data files the state no longer lists: what prune frees once they are past the grace period. */
+    /** Bytes of data files the state no longer lists (released since the last prune, docs/retention.md "Status"): what prune frees. */
     reclaimable_bytes: number;
     reclaimable_files: number;
     last_prune: MaintenanceRecord['last_prune'] | null;
@@ -347,7 +347,7 @@ export function renderStatus(s: BackupStatus): string {
       `  ${t.topic}: oldest restorable record ${t.oldest_restorable ?? '-'}${t.dropped_offsets ? `, ${t.dropped_offsets} offsets dropped by retention` : ''}`,
     );
   out.push(
-    `  reclaimable by prune: ${formatBytes(rt.reclaimable_bytes)} in ${rt.reclaimable_files} unlisted data file(s); last prune ${rt.last_prune ? `${rt.last_prune.at} (${rt.last_prune.deleted_objects} objects, ${formatBytes(rt.last_prune.deleted_bytes)} freed)` : 'never'}`,
+    `  reclaimable by prune: ${formatBytes(rt.reclaimable_bytes)} in ${rt.reclaimable_files} data file(s) the state no longer lists; last prune ${rt.last_prune ? `${rt.last_prune.at} (${rt.last_prune.deleted_objects} objects, ${formatBytes(rt.last_prune.deleted_bytes)} freed)` : 'never'}`,
   );
   for (const r of s.restores) {
     const files = `plan.json ${r.plan ? 'present' : 'absent'}, report.json ${r.report ? 'present' : 'absent'}, offset-map.json ${r.offset_map ? 'present' : 'absent'}`;
