@@ -10,7 +10,8 @@
  * store is a scratch directory (no fsync: this measures the repository, not the disk). At the
  * end of each measured day a child process opens the line three ways and reports time, objects
  * read and peak RSS: as the backup writer does at start-up (offsets only), as a restore of one
- * partition does, and (day 1 only) every file list. For contrast, the version 1 manifest of
+ * partition does, as `list` and `status` do (from the index summaries, no file lists), and (day 1
+ * only) every file list (what list and status read before the summaries). For contrast, the version 1 manifest of
  * the same state is encoded and decoded at day 1 (and its size extrapolated: it grows linearly).
  *
  * Prints a table and writes bench/results/repository-<time>.json.
@@ -213,10 +214,21 @@ async function openChild(spec: string): Promise<void> {
     return b;
   };
   const line = new BackupLine(storage, ID);
+  // loaded before the clock starts: module loading is not what is measured
+  const { lineSummaryOf, newestReadable } = await import('../src/cli/list.ts');
+  const { backupStatus } = await import('../src/cli/status.ts');
   const t0 = performance.now();
   let files = 0;
   if (how === 'writer') {
     await line.openForWrite({ run_id: 'bench', host: 'bench', pid: process.pid, tool_version: 'bench' });
+  } else if (how === 'list') {
+    // what `kafka-backup list` does for one line: its state and figures, then the summary
+    const r = await newestReadable(line);
+    if (!r.manifest || r.figures?.source !== 'summaries')
+      throw new Error(`list read the line from ${r.figures?.source}`);
+    lineSummaryOf(r.manifest, r.figures, await line.readLease());
+  } else if (how === 'status') {
+    await backupStatus(storage, ID);
   } else {
     const scope =
       how === 'one-partition'
@@ -378,7 +390,12 @@ export async function runRepositoryBench(a: Args): Promise<Record<string, unknow
       heap_used_after_gc_mib: Math.round(heapUsed / 1048576),
     };
     if (a.measureDays.includes(day)) {
-      fig.opens = { writer: measureOpen(root, 'writer'), 'one-partition': measureOpen(root, 'one-partition') };
+      fig.opens = {
+        writer: measureOpen(root, 'writer'),
+        'one-partition': measureOpen(root, 'one-partition'),
+        list: measureOpen(root, 'list'),
+        status: measureOpen(root, 'status'),
+      };
       if (day === a.measureDays[0]) fig.opens['everything'] = measureOpen(root, 'everything');
     }
     days.push(fig);

@@ -6,9 +6,18 @@
 import type { Command } from 'commander';
 import { KEY_HINT } from '../crypto/unlock.ts';
 import { IntegrityError, KeyError } from '../errors.ts';
+import type { FileTotals } from '../format/line-v2.ts';
 import { decodeManifest, keys, type Manifest, ManifestCorruptError } from '../format/manifest.ts';
-import { formatBytes, type LineSummary, retentionOf, summarizeLine, type TopicRetention } from '../inspect/summary.ts';
-import { BackupLine, listLines } from '../repository/line.ts';
+import {
+  formatBytes,
+  type LineSummary,
+  retentionOfFigures,
+  summarizeLine,
+  type TopicRetention,
+  type Totals,
+} from '../inspect/summary.ts';
+import { BackupLine, type Lease, listLines } from '../repository/line.ts';
+import { figuresFromFiles, type LineFigures, readLineFigures } from '../repository/line-figures.ts';
 import { storageFromPath } from './common.ts';
 import { emit, parseFormat, table } from './output.ts';
 
@@ -18,31 +27,59 @@ import { emit, parseFormat, table } from './output.ts';
  * (a damaged head or checkpoint is skipped and reported; a damaged commit, index or chunk makes
  * the state unreadable).
  */
-export async function newestReadable(
-  line: BackupLine,
-): Promise<{ manifest: Manifest | null; errors: { key: string; message: string }[] }> {
+export async function newestReadable(line: BackupLine): Promise<{
+  manifest: Manifest | null;
+  figures: LineFigures | null;
+  errors: { key: string; message: string }[];
+}> {
   const errors: { key: string; message: string }[] = [];
   const format = await line.format();
   if (format?.version === 2)
     try {
-      const opened = await line.open();
-      for (const p of opened?.read?.problems ?? []) errors.push({ key: p.key, message: p.problem });
-      return { manifest: opened?.view ?? null, errors };
+      // without file lists when the indexes carry their summaries
+      const figures = await readLineFigures(line);
+      for (const p of figures?.opened.read?.problems ?? []) errors.push({ key: p.key, message: p.problem });
+      return { manifest: figures?.opened.view ?? null, figures, errors };
     } catch (e) {
       if (!(e instanceof IntegrityError)) throw e;
-      return { manifest: null, errors: e.files.map((key) => ({ key, message: e.message })) };
+      return { manifest: null, figures: null, errors: e.files.map((key) => ({ key, message: e.message })) };
     }
   const gens = (await line.generations()).reverse();
   for (const g of gens) {
     const key = keys.manifest(line.backupId, g);
     try {
-      return { manifest: decodeManifest(key, await line.storage.get(key)), errors };
+      const manifest = decodeManifest(key, await line.storage.get(key));
+      return { manifest, figures: figuresFromFiles({ view: manifest, version: 1, digest: '' }), errors };
     } catch (e) {
       if (!(e instanceof ManifestCorruptError)) throw e;
       errors.push({ key, message: e.message });
     }
   }
-  return { manifest: null, errors };
+  return { manifest: null, figures: null, errors };
+}
+
+/** A snapshot's sums over its topics, as list shows them. */
+function plainTotals(perTopic: Map<string, FileTotals> | undefined): Totals {
+  const t: Totals = { records: 0, raw_bytes: 0, stored_bytes: 0, files: 0 };
+  for (const x of perTopic?.values() ?? []) {
+    t.records += x.records;
+    t.raw_bytes += x.raw_bytes;
+    t.stored_bytes += x.stored_bytes;
+    t.files += x.files;
+  }
+  return t;
+}
+
+/** What list shows of one line. */
+export function lineSummaryOf(
+  manifest: Manifest,
+  figures: LineFigures,
+  lease: Lease | null,
+): LineSummary & { retention: TopicRetention[] } {
+  return {
+    ...summarizeLine(manifest, lease, Date.now(), (s) => plainTotals(figures.snapshotTotals.get(s.id))),
+    retention: retentionOfFigures(figures),
+  };
 }
 
 function renderText(location: string, lines: LineSummary[]): string {
@@ -102,17 +139,13 @@ export function registerListCommand(program: Command): void {
             locked.push({ backup_id: id, error: e.message });
             continue;
           }
-          const { manifest, errors } = read;
-          if (!manifest) {
+          const { manifest, figures, errors } = read;
+          if (!manifest || !figures) {
             bad.push(...errors.map((e) => e.key));
             unreadable.push({ backup_id: id, errors: errors.map((e) => e.message) });
             continue;
           }
-          const summary: LineSummary & { retention?: TopicRetention[] } = summarizeLine(
-            manifest,
-            await line.readLease(),
-          );
-          summary.retention = retentionOf(manifest);
+          const summary = lineSummaryOf(manifest, figures, await line.readLease());
           if (errors.length) {
             bad.push(...errors.map((e) => e.key));
             summary.manifest_error = `${errors.map((e) => e.message).join('; ')}; showing generation ${manifest.generation}`;

@@ -110,6 +110,7 @@ export function registerPruneCommand(program: Command): void {
                 repacked_files: report.repacked_files,
                 repacked_into: report.repacked_into,
                 seq: report.seq,
+                ...(report.released ? { released: report.released } : {}),
               },
             });
           emit(format, report, () => renderText(report));

@@ -16,8 +16,9 @@
 import type { Command } from 'commander';
 import { isNotFound, UsageError } from '../errors.ts';
 import type { Manifest } from '../format/manifest.ts';
-import { formatBytes, retentionOf, type TopicRetention, topicOf } from '../inspect/summary.ts';
-import { type Lease, openExistingLine } from '../repository/line.ts';
+import { formatBytes, retentionOfFigures, type TopicRetention, topicOf } from '../inspect/summary.ts';
+import { BackupLine, type Lease, openExistingLine } from '../repository/line.ts';
+import { type LineFigures, readLineFigures } from '../repository/line-figures.ts';
 import { type MaintenanceRecord, readMaintenance } from '../repository/maintenance.ts';
 import { referencedFiles } from '../repository/prune-plan.ts';
 import type { StorageBackend } from '../storage/backend.ts';
@@ -90,7 +91,7 @@ export interface BackupStatus {
   restores: RestoreStatus[];
   retention: {
     topics: TopicRetention[];
-    /** Bytes of data files the state no longer lists: what prune frees once they are past the grace period. */
+    /** Bytes of data files the state no longer lists (released since the last prune, docs/retention.md "Status"): what prune frees. */
     reclaimable_bytes: number;
     reclaimable_files: number;
     last_prune: MaintenanceRecord['last_prune'] | null;
@@ -131,6 +132,12 @@ async function restoreStatus(storage: StorageBackend, backupId: string, restoreI
   };
 }
 
+/** Fails as opening a line that is not there does (naming the lines that are). */
+async function unknownLine(storage: StorageBackend, backupId: string): Promise<never> {
+  await openExistingLine(storage, backupId);
+  throw new UsageError(`no backup '${backupId}' in ${storage.location}`, { code: 'UNKNOWN_BACKUP' });
+}
+
 async function listRestoreIds(storage: StorageBackend, backupId: string): Promise<string[]> {
   const prefix = `${backupId}/restores/`;
   const ids = new Set<string>();
@@ -147,7 +154,10 @@ export async function backupStatus(
   options: { restoreId?: string | undefined; stateStorage?: StorageBackend | undefined; now?: number } = {},
 ): Promise<BackupStatus> {
   const now = options.now ?? Date.now();
-  const { line, manifest: m } = await openExistingLine(storage, backupId);
+  // figures from the index summaries (no file lists) when the line has them
+  const line = new BackupLine(storage, backupId);
+  const figures = (await readLineFigures(line)) ?? (await unknownLine(storage, backupId));
+  const m = figures.opened.view;
   const lease = await line.readLease();
   const snap = m.snapshots[m.snapshots.length - 1];
   const prev = snap ? [...m.snapshots].reverse().find((s) => s !== snap && s.state === 'complete') : undefined;
@@ -181,13 +191,15 @@ export async function backupStatus(
       t.offsets_total += end - base;
       t.offsets_done += reached - base;
       t.offsets_remaining += end - reached;
-      for (const f of ps.files) {
-        if (f.last_offset < base) continue;
-        t.files++;
-        t.records += f.records;
-        t.stored_bytes += f.size;
-      }
     }
+    // the files of this snapshot after the previous complete one: the difference of their sums
+    // (snapshots cut files at their ends), when the previous one holds the same incarnation
+    const mine = figures.snapshotTotals.get(snap!.id)?.get(topic);
+    const samePrev =
+      prev && topicOf(m, topic, prev) === ts ? figures.snapshotTotals.get(prev.id)?.get(topic) : undefined;
+    t.files = Math.max(0, (mine?.files ?? 0) - (samePrev?.files ?? 0));
+    t.records = Math.max(0, (mine?.records ?? 0) - (samePrev?.records ?? 0));
+    t.stored_bytes = Math.max(0, (mine?.stored_bytes ?? 0) - (samePrev?.stored_bytes ?? 0));
     const waiting = pending?.offsets[topic] ?? 0;
     t.offsets_total += waiting;
     t.offsets_remaining += waiting;
@@ -250,26 +262,39 @@ export async function backupStatus(
     },
     topics,
     restores,
-    retention: await retentionStatus(storage, backupId, m),
+    retention: await retentionStatus(storage, backupId, figures!),
   };
 }
 
+/**
+ * Reclaimable: with index summaries, the data files the state released (retention drops,
+ * repacks) since the last prune planned; otherwise (older lines, or a last prune that did not
+ * record the figure) one listing of the line's data files against the state.
+ */
 async function retentionStatus(
   storage: StorageBackend,
   backupId: string,
-  m: Manifest,
+  figures: LineFigures,
 ): Promise<BackupStatus['retention']> {
-  const listed = referencedFiles(m);
+  const rec = await readMaintenance(storage, backupId);
+  const since = rec.last_prune ? rec.last_prune.released : { files: 0, bytes: 0 };
   let bytes = 0;
   let files = 0;
-  for await (const o of storage.list(`${backupId}/data/`))
-    if (!listed.has(o.key)) {
-      bytes += o.size;
-      files++;
-    }
-  const rec = await readMaintenance(storage, backupId);
+  if (figures.released && since) {
+    files = Math.max(0, figures.released.files - since.files);
+    bytes = Math.max(0, figures.released.bytes - since.bytes);
+  } else {
+    const view =
+      figures.source === 'files' ? figures.opened.view : (await openExistingLine(storage, backupId)).manifest;
+    const listed = referencedFiles(view);
+    for await (const o of storage.list(`${backupId}/data/`))
+      if (!listed.has(o.key)) {
+        bytes += o.size;
+        files++;
+      }
+  }
   return {
-    topics: retentionOf(m),
+    topics: retentionOfFigures(figures),
     reclaimable_bytes: bytes,
     reclaimable_files: files,
     last_prune: rec.last_prune ?? null,
@@ -322,7 +347,7 @@ export function renderStatus(s: BackupStatus): string {
       `  ${t.topic}: oldest restorable record ${t.oldest_restorable ?? '-'}${t.dropped_offsets ? `, ${t.dropped_offsets} offsets dropped by retention` : ''}`,
     );
   out.push(
-    `  reclaimable by prune: ${formatBytes(rt.reclaimable_bytes)} in ${rt.reclaimable_files} unlisted data file(s); last prune ${rt.last_prune ? `${rt.last_prune.at} (${rt.last_prune.deleted_objects} objects, ${formatBytes(rt.last_prune.deleted_bytes)} freed)` : 'never'}`,
+    `  reclaimable by prune: ${formatBytes(rt.reclaimable_bytes)} in ${rt.reclaimable_files} data file(s) the state no longer lists; last prune ${rt.last_prune ? `${rt.last_prune.at} (${rt.last_prune.deleted_objects} objects, ${formatBytes(rt.last_prune.deleted_bytes)} freed)` : 'never'}`,
   );
   for (const r of s.restores) {
     const files = `plan.json ${r.plan ? 'present' : 'absent'}, report.json ${r.report ? 'present' : 'absent'}, offset-map.json ${r.offset_map ? 'present' : 'absent'}`;

@@ -2,7 +2,15 @@
  * A storage backend in front of another, passing every call through: the encryption layers
  * (storage.ts, state-storage.ts) override only the calls they change (put, get, openWriter).
  */
-import type { ByteRange, LoadHints, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from '../storage/backend.ts';
+import {
+  type ByteRange,
+  incompleteOf,
+  type LoadHints,
+  type ObjectInfo,
+  type ObjectWriter,
+  type PutOptions,
+  type StorageBackend,
+} from '../storage/backend.ts';
 
 /** The backup line a key belongs to: its first path segment, or null for a key at the top. */
 export function lineOf(key: string): string | null {
@@ -39,6 +47,13 @@ export class WrappedStorage implements StorageBackend {
   }
   delete(key: string): Promise<void> {
     return this.inner.delete(key);
+  }
+  // incomplete writes (../storage/backend.ts) hold nothing readable: the inner backend's, when it has them
+  get listIncomplete() {
+    return incompleteOf(this.inner).listIncomplete;
+  }
+  get abortIncomplete() {
+    return incompleteOf(this.inner).abortIncomplete;
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -144,11 +144,32 @@ export interface ChunkRef extends FileTotals {
   gaps: number;
 }
 
+/**
+ * Retention figures of a partition, kept in its index so that list, status and metrics need not
+ * open chunks (a compatible addition: indexes written before it lack it, and readers then compute
+ * the figures from the chunks). Sums over files are the chunk references' (ChunkRef).
+ */
+export interface PartitionSummary {
+  /** First offset of the first file that holds a record (the oldest restorable), -1 when none. */
+  oldest_offset: number;
+  /** min_timestamp of that file, -1 when none. */
+  oldest_timestamp: number;
+  /** Offsets dropped by the line's own retention (gaps with cause retention-policy). */
+  dropped_offsets: number;
+  /**
+   * Data files the state stopped listing (retention drops, files replaced by a repack) and their
+   * stored bytes, counted since the index first had a summary: what prune frees.
+   */
+  released_files: number;
+  released_bytes: number;
+}
+
 export interface PartitionIndex {
   start_offset: number;
   next_offset: number;
   chunks: ChunkRef[];
   leader_epoch?: number;
+  summary?: PartitionSummary;
 }
 
 export interface TopicIndex {
@@ -161,6 +182,11 @@ export interface TopicIndex {
   partitions: Record<string, PartitionIndex>;
   /** Per snapshot id, per partition: the snapshot's end offset (exclusive). */
   snapshot_ends: Record<string, Record<string, number>>;
+  /**
+   * Per snapshot id: sums over the files of this topic the snapshot includes (those below its
+   * end offsets). A compatible addition, like PartitionSummary: absent in older indexes.
+   */
+  snapshot_totals?: Record<string, FileTotals>;
 }
 
 export interface Chunk {

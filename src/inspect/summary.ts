@@ -101,7 +101,16 @@ export interface LineSummary {
   manifest_error?: string;
 }
 
-export function summarizeLine(m: Manifest, lease: Lease | null, now: number = Date.now()): LineSummary {
+/**
+ * `totals` gives a snapshot's sums when they are known without file lists (the index summaries,
+ * src/repository/line-figures.ts); by default they are summed over the manifest's files.
+ */
+export function summarizeLine(
+  m: Manifest,
+  lease: Lease | null,
+  now: number = Date.now(),
+  totals: (s: Snapshot) => Totals = (s) => snapshotTotals(m, s),
+): LineSummary {
   return {
     backup_id: m.backup_id,
     generation: m.generation,
@@ -117,7 +126,7 @@ export function summarizeLine(m: Manifest, lease: Lease | null, now: number = Da
       topics: Object.keys(s.end_offsets).length,
       partitions: Object.values(s.end_offsets).reduce((n, e) => n + Object.keys(e).length, 0),
       consumer_offsets: s.consumer_offsets ?? null,
-      ...snapshotTotals(m, s),
+      ...totals(s),
       ...(s.error ? { error: s.error } : {}),
     })),
   };
@@ -312,6 +321,17 @@ export interface TopicRetention {
   oldest_restorable: string | null;
   /** Offsets in retention-policy gaps (dropped by forget --max-age or backup.retention). */
   dropped_offsets: number;
+}
+
+/** The same from the figures of src/repository/line-figures.ts (no file lists needed). */
+export function retentionOfFigures(f: {
+  topics: { topic: string; oldest_restorable_ms: number; dropped_offsets: number }[];
+}): TopicRetention[] {
+  return f.topics.map((t) => ({
+    topic: t.topic,
+    oldest_restorable: t.oldest_restorable_ms >= 0 ? new Date(t.oldest_restorable_ms).toISOString() : null,
+    dropped_offsets: t.dropped_offsets,
+  }));
 }
 
 export function retentionOf(m: Manifest): TopicRetention[] {

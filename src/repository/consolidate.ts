@@ -22,6 +22,7 @@ import {
   type FileTotals,
   type Head,
   LINE_V2,
+  type PartitionSummary,
   type Retirement,
   type SnapshotSummary,
   type TopicIndex,
@@ -31,6 +32,15 @@ import {
 } from '../format/line-v2.ts';
 import type { FileEntry, Gap, Manifest } from '../format/manifest.ts';
 import type { StorageBackend } from '../storage/backend.ts';
+import {
+  addTotals,
+  appended,
+  emptySummary,
+  releasedBetween,
+  summaryOf,
+  totalsBelow,
+  totalsOfFiles,
+} from './figures.ts';
 import { ObjectTakenError, putImmutable } from './immutable.ts';
 import { dropBelow, replaceFiles } from './state.ts';
 
@@ -50,6 +60,10 @@ interface WorkingPartition {
    * chunks it replaces), so no chunk straddles a drop and no chunk lists a replaced file.
    */
   rewriteLevel?: number;
+  /** The summary the base index had (absent in indexes written before summaries). */
+  summary?: PartitionSummary | undefined;
+  /** Files this consolidation's maintenance members stopped listing. */
+  released: { files: number; bytes: number };
 }
 
 interface WorkingTopic {
@@ -59,6 +73,10 @@ interface WorkingTopic {
   baseIndex: string | null;
   partitions: Map<string, WorkingPartition>;
   ends: Record<string, Record<string, number>>;
+  /** Snapshots whose end offsets in this topic the tail changed (their totals are summed anew). */
+  changedEnds: Set<string>;
+  /** The base index's snapshot totals. */
+  baseTotals: Record<string, FileTotals> | undefined;
   dirty: boolean;
 }
 
@@ -84,8 +102,19 @@ function workingFromIndex(name: string, meta: TopicMeta, key: string, index: Top
       chunks: [...pi.chunks],
       files: [],
       gaps: [],
+      summary: pi.summary,
+      released: { files: 0, bytes: 0 },
     });
-  return { name, meta, baseIndex: key, partitions, ends: structuredClone(index.snapshot_ends), dirty: false };
+  return {
+    name,
+    meta,
+    baseIndex: key,
+    partitions,
+    ends: structuredClone(index.snapshot_ends),
+    changedEnds: new Set(),
+    baseTotals: index.snapshot_totals,
+    dirty: false,
+  };
 }
 
 /**
@@ -127,6 +156,8 @@ export async function consolidate(
         baseIndex: null,
         partitions: new Map(),
         ends: {},
+        changedEnds: new Set<string>(),
+        baseTotals: undefined,
         dirty: true,
       };
       t.meta = meta;
@@ -144,6 +175,7 @@ export async function consolidate(
           chunks: [],
           files: [],
           gaps: [],
+          released: { files: 0, bytes: 0 },
         };
         if (ch.start_offset !== undefined) wp.start = ch.start_offset;
         wp.next = ch.next_offset;
@@ -162,6 +194,7 @@ export async function consolidate(
         const t = topics.get(topic);
         if (!t) continue;
         t.dirty = true;
+        t.changedEnds.add(s.id);
         Object.assign((t.ends[s.id] ??= {}), ends);
       }
     }
@@ -190,12 +223,18 @@ export async function consolidate(
     for (const [name, parts] of Object.entries(c.replace ?? {}))
       for (const [p, rs] of Object.entries(parts)) {
         const wp = await touched(name, p);
-        if (wp) for (const r of rs) wp.files = replaceFiles(wp.files, r, `${name}-${p}`);
+        if (!wp) continue;
+        const before = wp.files;
+        for (const r of rs) wp.files = replaceFiles(wp.files, r, `${name}-${p}`);
+        release(wp, releasedBetween(before, wp.files));
       }
     for (const [name, parts] of Object.entries(c.drop ?? {}))
       for (const [p, d] of Object.entries(parts)) {
         const wp = await touched(name, p);
-        if (wp) Object.assign(wp, dropBelow(wp.start, wp.files, wp.gaps, d.below, `${name}-${p}`));
+        if (!wp) continue;
+        const before = wp.files;
+        Object.assign(wp, dropBelow(wp.start, wp.files, wp.gaps, d.below, `${name}-${p}`));
+        release(wp, releasedBetween(before, wp.files));
       }
     for (const id of c.forget ?? []) {
       snapshots.delete(id);
@@ -217,8 +256,14 @@ export async function consolidate(
     objectsWritten++;
   };
 
+  const chunkFiles = async (t: WorkingTopic, p: number, ref: ChunkRef): Promise<Chunk> => {
+    const key = chunkKey(backupId, t.name, t.meta.topic_id, p, ref);
+    return decodeV2('chunk', key, await storage.get(key), backupId);
+  };
+
   const writeTopic = async (t: WorkingTopic): Promise<string> => {
     if (!t.dirty && t.baseIndex) return t.baseIndex;
+    const rewritten = [...t.partitions.values()].some((wp) => wp.rewriteLevel !== undefined);
     const index: TopicIndex = {
       format: 'kafka-backup/topic-index',
       version: LINE_V2,
@@ -230,6 +275,7 @@ export async function consolidate(
       snapshot_ends: t.ends,
     };
     for (const [p, wp] of [...t.partitions].sort((a, b) => Number(a[0]) - Number(b[0]))) {
+      const summary = await partitionSummary(wp, (ref) => chunkFiles(t, Number(p), ref));
       if (wp.files.length || wp.gaps.length) {
         const chunk = chunkOf(backupId, t, Number(p), wp.rewriteLevel ?? 0, sortedFiles(wp.files), sortedGaps(wp.gaps));
         const ref = refOf(seq, chunk);
@@ -242,8 +288,26 @@ export async function consolidate(
         next_offset: wp.next,
         chunks: wp.chunks,
         ...(wp.epoch !== undefined ? { leader_epoch: wp.epoch } : {}),
+        summary,
       };
     }
+    // Per snapshot, the sums over its files: the base's plus the files appended below its ends,
+    // or summed anew from the chunk references when its ends moved or a partition was rewritten.
+    const totals: Record<string, FileTotals> = {};
+    for (const [sid, ends] of Object.entries(t.ends)) {
+      const base = t.baseTotals?.[sid];
+      const reuse = base !== undefined && !rewritten && !t.changedEnds.has(sid);
+      const sum = reuse ? { ...base } : emptyTotals();
+      for (const [p, end] of Object.entries(ends)) {
+        const wp = t.partitions.get(p);
+        if (!wp) continue;
+        if (reuse) addTotals(sum, totalsOfFiles(wp.files, end));
+        else
+          addTotals(sum, await totalsBelow(wp.chunks, end, async (ref) => (await chunkFiles(t, Number(p), ref)).files));
+      }
+      totals[sid] = sum;
+    }
+    index.snapshot_totals = totals;
     const key = v2keys.index(backupId, seq, t.name, t.meta.topic_id);
     await put(key, encodeV2(index));
     indexes.set(key, index);
@@ -294,6 +358,38 @@ export async function consolidate(
   bytesWritten += headBytes.length;
   objectsWritten++;
   return { checkpoint, indexes, bytesWritten, objectsWritten };
+}
+
+function release(wp: WorkingPartition, r: { files: number; bytes: number }): void {
+  wp.released.files += r.files;
+  wp.released.bytes += r.bytes;
+}
+
+/**
+ * The partition's summary after this consolidation. A rewritten partition has all its files at
+ * hand; otherwise the base summary plus the appended files; an index without a summary (written
+ * before summaries) gets one from its first chunks, read up to the first file with a record.
+ */
+async function partitionSummary(
+  wp: WorkingPartition,
+  loadChunk: (ref: ChunkRef) => Promise<Chunk>,
+): Promise<PartitionSummary> {
+  const carried = wp.summary ?? emptySummary();
+  const released = {
+    released_files: carried.released_files + wp.released.files,
+    released_bytes: carried.released_bytes + wp.released.bytes,
+  };
+  if (wp.rewriteLevel !== undefined) return summaryOf(wp.files, wp.gaps, released);
+  if (wp.summary) return { ...appended(wp.summary, wp.files), ...released };
+  const files: FileEntry[] = [];
+  const gaps: Gap[] = [];
+  for (const ref of wp.chunks) {
+    const c = await loadChunk(ref);
+    files.push(...c.files);
+    gaps.push(...c.gaps);
+    if (c.files.some((f) => f.records > 0)) break;
+  }
+  return summaryOf([...files, ...wp.files], [...gaps, ...wp.gaps], released);
 }
 
 // chunks list files and gaps in offset order; a rewrite puts its retention gap first, so sort

@@ -130,6 +130,8 @@ export interface MaintenanceRecord {
     repacked_files: number;
     repacked_into: number;
     seq: number | null;
+    /** The state's released data files (index summaries) when it planned: status counts what was released since. */
+    released?: { files: number; bytes: number };
   };
 }
 

@@ -9,7 +9,7 @@
  * boundary at its end) nor across a gap.
  */
 import type { FileEntry, Manifest } from '../format/manifest.ts';
-import type { ObjectInfo } from '../storage/backend.ts';
+import type { IncompleteWrite, ObjectInfo } from '../storage/backend.ts';
 
 /** Commits at or below the newest checkpoint that stay (a writer that missed them reads them back). */
 export const KEEP_FOLDED_COMMITS = 16;
@@ -25,7 +25,10 @@ export interface Deletion {
     | 'superseded checkpoint'
     | 'unreachable index'
     | 'unreachable chunk'
-    | 'capture of a forgotten snapshot';
+    | 'capture of a forgotten snapshot'
+    | 'incomplete write';
+  /** For an incomplete write: what the backend discards (StorageBackend.abortIncomplete). */
+  write?: IncompleteWrite;
 }
 
 export interface RepackGroup {
@@ -108,6 +111,27 @@ export function planDeletions(
       if (!snapshots.has(sid) && !registries.has(o.key)) why = 'capture of a forgotten snapshot';
     }
     if (why && old(o)) deletions.push({ key: o.key, size: o.size, why });
+  }
+  return { deletions, young };
+}
+
+/**
+ * Writes that a killed process left incomplete (filesystem temporary files, S3 multipart
+ * uploads), once older than the grace period: a write still in flight is younger (the grace
+ * must exceed the longest write, docs/retention.md).
+ */
+export function planIncomplete(
+  writes: IncompleteWrite[],
+  now: number,
+  graceMs: number,
+): { deletions: Deletion[]; young: number } {
+  const deletions: Deletion[] = [];
+  let young = 0;
+  for (const w of writes) {
+    const t = w.startedAt?.getTime();
+    if (t !== undefined && now - t >= graceMs)
+      deletions.push({ key: w.key, size: w.size, why: 'incomplete write', write: w });
+    else young++;
   }
   return { deletions, young };
 }

@@ -18,15 +18,17 @@ import { chunkKey, decodeV2, seqOfKey, v2keys } from '../format/line-v2.ts';
 import { type FileEntry, keys } from '../format/manifest.ts';
 import { BLOCK_AAD_BYTES, type BlockIndexEntry, type SegmentHeader, SegmentWriter } from '../format/segment.ts';
 import { verifyFile } from '../inspect/verify.ts';
-import type { ObjectInfo, StorageBackend } from '../storage/backend.ts';
+import type { IncompleteWrite, ObjectInfo, StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
 import { openForMaintenance } from './forget.ts';
 import { MaintenanceRace } from './line.ts';
+import { releasedOf } from './line-figures.ts';
 import {
   type Deletion,
   KEEP_CHECKPOINTS,
   mergedEntry,
   planDeletions,
+  planIncomplete,
   planRepack,
   type Reachable,
   type RepackGroup,
@@ -66,6 +68,8 @@ export interface PruneReport {
   deleted_bytes: number;
   /** Unreferenced objects left because they are younger than the grace period. */
   kept_young: number;
+  /** Data files the state had released when the deletions were planned (index summaries; null: not known). */
+  released: { files: number; bytes: number } | null;
   problems: string[];
 }
 
@@ -75,6 +79,13 @@ const stall = (point: string) => stallAt('prune', point);
 async function listAll(storage: StorageBackend, prefix: string): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   for await (const o of storage.list(prefix)) out.push(o);
+  return out;
+}
+
+/** The backend's incomplete writes under `prefix` (none for a backend without such leftovers). */
+async function listIncomplete(storage: StorageBackend, prefix: string): Promise<IncompleteWrite[]> {
+  const out: IncompleteWrite[] = [];
+  if (storage.listIncomplete) for await (const w of storage.listIncomplete(prefix)) out.push(w);
   return out;
 }
 
@@ -255,6 +266,7 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
     deleted_objects: 0,
     deleted_bytes: 0,
     kept_young: 0,
+    released: null,
     problems: [],
   };
   await stall('started');
@@ -306,14 +318,19 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
   const { view, read } = await openForMaintenance(storage, backupId);
   const listing = await listAll(storage, `${backupId}/`);
   const reach = await reachable(storage, backupId, read!, listing);
-  const { deletions, young } = planDeletions(backupId, view, listing, reach, Date.now(), o.graceMs);
+  report.released = releasedOf(read!);
+  const now = Date.now();
+  const { deletions, young } = planDeletions(backupId, view, listing, reach, now, o.graceMs);
+  const leftovers = planIncomplete(await listIncomplete(storage, `${backupId}/`), now, o.graceMs);
+  deletions.push(...leftovers.deletions);
   if (o.dryRun) {
     // what the repack would make unreferenced is freed too
     for (const g of planRepack(view, o.targetBytes))
       for (const f of g.files) deletions.push({ key: f.key, size: f.size, why: 'unreferenced data file' });
   }
-  report.kept_young = young;
+  report.kept_young = young + leftovers.young;
   const order: Deletion['why'][] = [
+    'incomplete write',
     'unreferenced data file',
     'superseded checkpoint',
     'unreachable index',
@@ -327,7 +344,8 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
   report.deleted_bytes = deletions.reduce((n, d) => n + d.size, 0);
   if (o.dryRun) return report;
   for (const [i, d] of deletions.entries()) {
-    await storage.delete(d.key);
+    if (d.write) await storage.abortIncomplete!(d.write);
+    else await storage.delete(d.key);
     if (i === 0) await stall('deleting');
     // between the data files and the metadata objects
     if (d.why === 'unreferenced data file' && deletions[i + 1]?.why !== d.why) await stall('deleted-data');

@@ -59,6 +59,21 @@ export interface LoadHints {
   readBytes?: number;
 }
 
+/**
+ * A write that began and never completed (the writer was killed): a filesystem temporary file,
+ * an S3 multipart upload. Readers never see one; prune removes them after its grace period.
+ */
+export interface IncompleteWrite {
+  /** The key the write was for. */
+  key: string;
+  /** What identifies this write to abortIncomplete (a temporary file's path, an upload id). */
+  id: string;
+  /** Bytes it holds, when the backend says (0 when unknown). */
+  size: number;
+  /** When the write began (or was last written); a write without it is never removed on a guess. */
+  startedAt?: Date;
+}
+
 export interface StorageBackend {
   /** Human-readable location for messages, e.g. `s3://bucket/prefix`, without credentials. */
   readonly location: string;
@@ -82,6 +97,24 @@ export interface StorageBackend {
 
   /** Deletes an object; deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Optional, for backends whose killed writes leave something behind that costs space and no
+   * listing shows (filesystem: temporary files; S3: incomplete multipart uploads): the incomplete
+   * writes for keys under `prefix`. Azure discards uncommitted blocks by itself after 7 days and
+   * a GCS resumable upload session expires after a week, so those backends do not implement it.
+   */
+  listIncomplete?(prefix: string): AsyncIterable<IncompleteWrite>;
+  /** Discards an incomplete write found by listIncomplete; one already gone is not an error. */
+  abortIncomplete?(write: IncompleteWrite): Promise<void>;
 
   close(): Promise<void>;
+}
+
+/** For wrappers: the optional incomplete-write methods of `inner`, passed through when it has them. */
+export function incompleteOf(inner: StorageBackend): Pick<StorageBackend, 'listIncomplete' | 'abortIncomplete'> {
+  if (!inner.listIncomplete || !inner.abortIncomplete) return {};
+  return {
+    listIncomplete: (prefix) => inner.listIncomplete!(prefix),
+    abortIncomplete: (w) => inner.abortIncomplete!(w),
+  };
 }

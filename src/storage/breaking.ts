@@ -12,7 +12,7 @@
  */
 import { StorageError } from '../errors.ts';
 import { type CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
-import type { ObjectInfo, ObjectWriter, StorageBackend } from './backend.ts';
+import { incompleteOf, type ObjectInfo, type ObjectWriter, type StorageBackend } from './backend.ts';
 
 function counts(error: unknown): boolean {
   if (!(error instanceof StorageError)) return true;
@@ -77,6 +77,7 @@ export function breaking(inner: StorageBackend, breaker: CircuitBreaker): Storag
     stat: (key) => call('stat', key, () => inner.stat(key)),
     delete: (key) => call('delete', key, () => inner.delete(key)),
     close: () => inner.close(),
+    ...incompleteOf(inner),
     async *list(prefix: string): AsyncIterable<ObjectInfo> {
       const it = inner.list(prefix)[Symbol.asyncIterator]();
       while (true) {

@@ -37,5 +37,11 @@ export function dryRun(inner: StorageBackend, logger?: Logger): StorageBackend {
     stat: (key) => inner.stat(key),
     list: (prefix) => inner.list(prefix),
     close: () => inner.close(),
+    ...(inner.listIncomplete && inner.abortIncomplete
+      ? {
+          listIncomplete: (prefix: string) => inner.listIncomplete!(prefix),
+          abortIncomplete: async (w) => log('dry run: would discard incomplete write', { key: w.key, id: w.id }),
+        }
+      : {}),
   };
 }

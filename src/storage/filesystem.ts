@@ -13,7 +13,15 @@ import { type FileHandle, link, mkdir, open, readdir, readFile, rename, stat, un
 import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { StorageError } from '../errors.ts';
-import type { ByteRange, LoadHints, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from './backend.ts';
+import type {
+  ByteRange,
+  IncompleteWrite,
+  LoadHints,
+  ObjectInfo,
+  ObjectWriter,
+  PutOptions,
+  StorageBackend,
+} from './backend.ts';
 import { checkKey } from './keys.ts';
 
 const TMP_MARK = '.kb-tmp-';
@@ -238,7 +246,48 @@ export class FilesystemBackend implements StorageBackend {
     }
   }
 
-  private async walk(dirKey: string, out: string[]): Promise<void> {
+  /**
+   * The temporary files of writes that never completed (a process killed mid-write) whose key
+   * starts with `prefix`. A write in flight has one too: callers go by startedAt (the file's
+   * mtime, refreshed by every write) and a grace period.
+   */
+  async *listIncomplete(prefix: string): AsyncIterable<IncompleteWrite> {
+    if (prefix) checkKey(prefix, this.location, true);
+    const slash = prefix.lastIndexOf('/');
+    const baseKey = slash >= 0 ? prefix.slice(0, slash + 1) : '';
+    const temps: string[] = [];
+    await this.walk(baseKey, [], temps);
+    for (const id of temps.sort()) {
+      const slashAt = id.lastIndexOf('/');
+      const dir = id.slice(0, slashAt + 1);
+      const name = id.slice(slashAt + 1);
+      const key = `${dir}${name.slice(1, name.lastIndexOf(TMP_MARK))}`;
+      if (!key.startsWith(prefix)) continue;
+      try {
+        const s = await stat(join(this.root, ...id.split('/')));
+        yield { key, id, size: s.size, startedAt: s.mtime };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // completed or removed meanwhile
+        throw fsError(error, 'list', this.root);
+      }
+    }
+  }
+
+  async abortIncomplete(write: IncompleteWrite): Promise<void> {
+    const name = write.id.slice(write.id.lastIndexOf('/') + 1);
+    // only ever a temporary file: never an object
+    if (!name.startsWith('.') || !name.includes(TMP_MARK))
+      throw new StorageError(`filesystem: '${write.id}' is not a temporary file`, 'permanent');
+    const file = join(this.root, ...write.id.split('/'));
+    try {
+      await unlink(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw fsError(error, 'delete', file, write.key);
+    }
+  }
+
+  private async walk(dirKey: string, out: string[], temps?: string[]): Promise<void> {
     const dir = dirKey ? join(this.root, ...dirKey.slice(0, -1).split('/')) : this.root;
     let entries: Dirent[];
     try {
@@ -249,8 +298,9 @@ export class FilesystemBackend implements StorageBackend {
       throw fsError(error, 'list', dir);
     }
     for (const e of entries) {
-      if (e.isDirectory()) await this.walk(`${dirKey}${e.name}/`, out);
+      if (e.isDirectory()) await this.walk(`${dirKey}${e.name}/`, out, temps);
       else if (e.isFile() && !e.name.includes(TMP_MARK)) out.push(`${dirKey}${e.name}`);
+      else if (e.isFile() && e.name.startsWith('.')) temps?.push(`${dirKey}${e.name}`);
     }
   }
 

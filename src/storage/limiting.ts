@@ -3,7 +3,7 @@
  * (max_concurrent_requests). A load holds its slot only until the stream is returned; a list
  * holds one per page; each writer call holds one.
  */
-import type { ObjectInfo, ObjectWriter, StorageBackend } from './backend.ts';
+import { incompleteOf, type ObjectInfo, type ObjectWriter, type StorageBackend } from './backend.ts';
 
 export class Semaphore {
   private available: number;
@@ -46,6 +46,7 @@ export function limiting(inner: StorageBackend, max: number): StorageBackend {
     stat: (key) => sem.run(() => inner.stat(key)),
     delete: (key) => sem.run(() => inner.delete(key)),
     close: () => inner.close(),
+    ...incompleteOf(inner),
     async *list(prefix: string): AsyncIterable<ObjectInfo> {
       const it = inner.list(prefix)[Symbol.asyncIterator]();
       while (true) {

@@ -11,7 +11,7 @@
  *   list                                        the whole listing, each page, summed: one observation per listing
  */
 import type { CircuitState } from '../util/circuit-breaker.ts';
-import type { ObjectInfo, ObjectWriter, StorageBackend } from './backend.ts';
+import { incompleteOf, type ObjectInfo, type ObjectWriter, type StorageBackend } from './backend.ts';
 
 export type StorageOp =
   | 'put'
@@ -74,6 +74,7 @@ export function metered(inner: StorageBackend, backend: string, sink: StorageMet
     stat: (key) => time('stat', key, () => inner.stat(key)),
     delete: (key) => time('delete', key, () => inner.delete(key)),
     close: () => inner.close(),
+    ...incompleteOf(inner),
     async *list(prefix: string): AsyncIterable<ObjectInfo> {
       // Time spent inside the backend only (not the caller's work between items), reported once.
       let inside = 0n;

@@ -23,7 +23,7 @@
 import { isAlreadyExists, StorageError } from '../errors.ts';
 import type { Logger } from '../util/log.ts';
 import { type RetryInfo, retry } from '../util/retry.ts';
-import type { ObjectInfo, ObjectWriter, StorageBackend } from './backend.ts';
+import { incompleteOf, type ObjectInfo, type ObjectWriter, type StorageBackend } from './backend.ts';
 import type { RetryOptions } from './options.ts';
 
 export interface RetryingHooks {
@@ -140,6 +140,7 @@ export function retrying(inner: StorageBackend, options: RetryOptions, hooks: Re
     stat: (key) => run('stat', key, () => inner.stat(key)),
     delete: (key) => run('delete', key, () => inner.delete(key)),
     close: () => inner.close(),
+    ...incompleteOf(inner),
     async *list(prefix: string): AsyncIterable<ObjectInfo> {
       let it = inner.list(prefix)[Symbol.asyncIterator]();
       let broken = false;

@@ -27,6 +27,8 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   PutObjectCommand,
@@ -35,7 +37,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { StorageError } from '../errors.ts';
-import type { ByteRange, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from './backend.ts';
+import type { ByteRange, IncompleteWrite, ObjectInfo, ObjectWriter, PutOptions, StorageBackend } from './backend.ts';
 import { alreadyExists, isNetworkError, messageOf, notFound, transient } from './errors.ts';
 import { checkKey } from './keys.ts';
 import { DEFAULT_BUFFER_SIZE, joinKey, normalisePrefix, type StorageOptions } from './options.ts';
@@ -399,6 +401,55 @@ export class S3Backend implements StorageBackend {
       }
       ContinuationToken = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (ContinuationToken);
+  }
+
+  /**
+   * Multipart uploads under `prefix` that were started and never completed or aborted (a writer
+   * killed mid-upload). Their parts cost storage until aborted; no object listing shows them.
+   */
+  async *listIncomplete(prefix: string): AsyncIterable<IncompleteWrite> {
+    if (prefix) checkKey(prefix, this.location, true);
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    do {
+      let out: ListMultipartUploadsCommandOutput;
+      try {
+        out = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: this.prefix + prefix,
+            ...(KeyMarker ? { KeyMarker } : {}),
+            ...(UploadIdMarker ? { UploadIdMarker } : {}),
+          }),
+        );
+      } catch (error) {
+        throw s3Error(error, 'list uploads', this.bucket, prefix || undefined);
+      }
+      for (const u of out.Uploads ?? []) {
+        if (!u.Key || !u.UploadId) continue;
+        yield {
+          key: u.Key.slice(this.prefix.length),
+          id: u.UploadId,
+          size: 0,
+          ...(u.Initiated ? { startedAt: u.Initiated } : {}),
+        };
+      }
+      const more = out.IsTruncated === true;
+      KeyMarker = more ? out.NextKeyMarker : undefined;
+      UploadIdMarker = more ? out.NextUploadIdMarker : undefined;
+    } while (KeyMarker);
+  }
+
+  async abortIncomplete(write: IncompleteWrite): Promise<void> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: this.keyOf(write.key), UploadId: write.id }),
+      );
+    } catch (error) {
+      const mapped = s3Error(error, 'abort upload of', this.bucket, write.key);
+      // NoSuchUpload: completed or aborted meanwhile
+      if (mapped.storageKind !== 'not-found' || mapped.code === 'STORAGE_NO_BUCKET') throw mapped;
+    }
   }
 
   async delete(key: string): Promise<void> {

@@ -159,6 +159,24 @@ describe('retention: forget and prune', { timeout: 900_000 }, () => {
       f.drops.map((d) => d.below),
       [50, 50],
     );
+    // status (from the index summaries, no file lists): what the drop released, not yet pruned
+    const retention = async () =>
+      jsonOut<{
+        retention: {
+          topics: { dropped_offsets: number; oldest_restorable: string | null }[];
+          reclaimable_files: number;
+          reclaimable_bytes: number;
+        };
+      }>(ok(await cli(['status', '--path', line.url, '--backup-id', line.id, '--format', 'json']), 'status')).retention;
+    const beforePrune = await retention();
+    assert.equal(beforePrune.topics[0]!.dropped_offsets, 100, 'both partitions dropped below 50');
+    assert.ok(Date.parse(beforePrune.topics[0]!.oldest_restorable!) > Date.now() - day, 'the oldest is young');
+    assert.equal(
+      beforePrune.reclaimable_files,
+      f.drops.reduce((n, d) => n + d.files, 0),
+      'reclaimable: every file the drop released',
+    );
+    assert.ok(beforePrune.reclaimable_bytes > 0);
     // more records, and prunes (repack of the many 1-second files) beside the live writer
     const prunes: PruneOut[] = [];
     for (let i = 0; i < 3; i++) {
@@ -210,6 +228,9 @@ describe('retention: forget and prune', { timeout: 900_000 }, () => {
     assert.ok(firstOffsets.length > 0 && firstOffsets.every((o) => o >= 50), `data files left: ${firstOffsets}`);
     const v = await validateDeep(line, 'after the final prune');
     assert.deepEqual(v.unlisted_files, []);
+    const afterPrune = await retention();
+    assert.deepEqual([afterPrune.reclaimable_files, afterPrune.reclaimable_bytes], [0, 0], 'the prune freed it');
+    assert.equal(afterPrune.topics[0]!.dropped_offsets, 100);
     await restoreEquals(line, topic, snaps.at(-1)!.id, young, 'continuous snapshot after prune');
   });
 });

@@ -21,6 +21,44 @@ runBackendSuite(
   { listCount: 30 },
 );
 
+describe('s3 incomplete multipart uploads (moto)', () => {
+  test('an upload never completed is listed under its key and abortIncomplete discards it', async () => {
+    const b = new S3Backend({
+      backend: 's3',
+      bucket: await createS3Bucket('kb-incomplete'),
+      prefix: 'p',
+      endpoint: S3_ENDPOINT,
+      ...S3_CREDENTIALS,
+      buffer_size: SUITE_PART_SIZE,
+    });
+    try {
+      // more than one part, so the writer starts a multipart upload; then "killed": no commit
+      const killed = await b.openWriter('line/data/big.kbs');
+      await killed.write(Buffer.alloc(SUITE_PART_SIZE + 1024, 1));
+      const outside = await b.openWriter('elsewhere/big');
+      await outside.write(Buffer.alloc(SUITE_PART_SIZE + 1024, 2));
+      const found = [];
+      for await (const w of b.listIncomplete('line/')) found.push(w);
+      assert.deepEqual(
+        found.map((w) => w.key),
+        ['line/data/big.kbs'],
+      );
+      assert.ok(found[0]!.id.length > 0 && found[0]!.startedAt instanceof Date);
+      await b.abortIncomplete(found[0]!);
+      const after = [];
+      for await (const w of b.listIncomplete('line/')) after.push(w);
+      assert.deepEqual(after, [], 'the upload is gone');
+      await b.abortIncomplete(found[0]!); // already gone: not an error
+      const rest = [];
+      for await (const w of b.listIncomplete('')) rest.push(w.key);
+      assert.deepEqual(rest, ['elsewhere/big'], 'uploads outside the prefix stay');
+      await outside.abort();
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe('s3 errors against moto', () => {
   test('missing bucket is permanent and names the bucket', async () => {
     const b = new S3Backend({

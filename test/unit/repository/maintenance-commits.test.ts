@@ -8,62 +8,19 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { IntegrityError } from '../../../src/errors.ts';
 import { type Commit, decodeV2, encodeV2, v2keys } from '../../../src/format/line-v2.ts';
-import { type FileEntry, MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from '../../../src/format/manifest.ts';
+import type { Manifest } from '../../../src/format/manifest.ts';
 import { encodeSigned } from '../../../src/format/signed.ts';
 import { putImmutable } from '../../../src/repository/immutable.ts';
 import { BackupLine, FencedError } from '../../../src/repository/line.ts';
 import { type Additions, dropBelow, MaintenanceConflict, replaceFiles } from '../../../src/repository/state.ts';
 import { MemoryStorage } from '../inspect/fixtures.ts';
+import { fileEntry, oneTopicView, writer } from './line-fixtures.ts';
 
 const ID = 'm';
-const writer = { run_id: 'run1', host: 'h', pid: 1, tool_version: 'test' };
 const other = { run_id: 'prune-1', host: 'h', pid: 2, tool_version: 'test' };
 
-function file(p: number, first: number, n: number, key = `${ID}/data/t/${p}/${first}.kbs`): FileEntry {
-  return {
-    key,
-    size: 100 + n,
-    crc32c: '00000000',
-    run_id: 'run1',
-    first_offset: first,
-    last_offset: first + n - 1,
-    records: n,
-    batches: 1,
-    blocks: 1,
-    raw_bytes: 10 * n,
-    min_timestamp: first,
-    max_timestamp: first + n - 1,
-    skipped: {},
-    created_at: '2026-01-01T00:00:00Z',
-  };
-}
-
-function newView(): Manifest {
-  return {
-    format: MANIFEST_FORMAT,
-    version: MANIFEST_VERSION,
-    backup_id: ID,
-    generation: 0,
-    created_at: new Date().toISOString(),
-    writer,
-    source: { cluster_id: 'c1', bootstrap_servers: ['k:9092'] },
-    topics: {
-      t: {
-        topic_id: 'tid',
-        partition_count: 2,
-        replication_factor: 1,
-        configs: {},
-        timestamp_type: 'CreateTime',
-        partitions: {
-          '0': { start_offset: 0, next_offset: 0, files: [], gaps: [] },
-          '1': { start_offset: 0, next_offset: 0, files: [], gaps: [] },
-        },
-      },
-    },
-    snapshots: [],
-    retired_topics: [],
-  };
-}
+const file = (p: number, first: number, n: number, key?: string) => fileEntry(ID, p, first, n, key ? { key } : {});
+const newView = () => oneTopicView(ID);
 
 /** A writer that commits `rounds` files of 10 offsets per partition, one snapshot per round. */
 async function writeLine(storage: MemoryStorage, rounds: number, commitsPerCheckpoint = 1000) {
