@@ -21,6 +21,7 @@ import { putImmutable } from '../../../src/repository/immutable.ts';
 import { BackupLine, FencedError } from '../../../src/repository/line.ts';
 import type { Additions } from '../../../src/repository/state.ts';
 import { MemoryStorage } from '../inspect/fixtures.ts';
+import { fileEntry } from './line-fixtures.ts';
 
 const ID = 'line';
 const writer = { run_id: 'run1', host: 'h', pid: 1, tool_version: 'test' };
@@ -66,22 +67,7 @@ function newView(): Manifest {
 }
 
 function file(topic: string, p: number, first: number, n: number): FileEntry {
-  return {
-    key: `${ID}/data/${topic}/${p}/${String(first).padStart(20, '0')}-run1-0.kbs`,
-    size: 100 + n,
-    crc32c: '00000000',
-    run_id: 'run1',
-    first_offset: first,
-    last_offset: first + n - 1,
-    records: n,
-    batches: 1,
-    blocks: 1,
-    raw_bytes: 10 * n,
-    min_timestamp: first,
-    max_timestamp: first + n - 1,
-    skipped: {},
-    created_at: '2026-01-01T00:00:00Z',
-  };
+  return fileEntry(ID, p, first, n, { key: `${ID}/data/${topic}/${p}/${String(first).padStart(20, '0')}-run1-0.kbs` });
 }
 
 /** One checkpoint of a writer: every partition of `topics` gains a file of `n` offsets. */
