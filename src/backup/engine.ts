@@ -7,9 +7,8 @@
  * at a time; a partition with two blocks waiting for storage is left out of fetches until they
  * are written (backpressure), so a slow store slows fetching instead of filling memory.
  */
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Admin, Connection } from '@platformatic/kafka';
+import type { Connection } from '@platformatic/kafka';
 import { InterruptedError, KafkaError, PartialFailureError, UsageError } from '../errors.ts';
 import type { Manifest, PartitionState, Snapshot, TopicState } from '../format/manifest.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION } from '../format/manifest.ts';
@@ -38,6 +37,7 @@ import { divergenceOf, truncatedLogError } from './divergence.ts';
 import { FetchOrder } from './fetch-order.ts';
 import type { BackupOptions, BackupProgress } from './options.ts';
 import { PartitionWriter } from './partition-writer.ts';
+import { RunContext, sleep } from './run-context.ts';
 import { snapshotId, successorSnapshot } from './snapshots.ts';
 import { type TopicChange, topicChange } from './topic-changes.ts';
 import { selectTopics } from './topic-patterns.ts';
@@ -82,23 +82,6 @@ export interface TopicGone {
   at: string;
 }
 
-function newRunId(): string {
-  return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-}
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const engine = new BackupEngine(o);
   return engine.run();
@@ -106,43 +89,16 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
 class BackupEngine {
   private readonly o: BackupOptions;
-  private readonly runId = newRunId();
-  private readonly started = Date.now();
-  private admin!: Admin;
-  private line!: BackupLine;
-  private manifest!: Manifest;
-  private snapshot!: Snapshot;
-  private readonly writers = new Map<string, PartitionWriter>();
-  private readonly topicInfo = new Map<string, TopicDescription>();
-  private readonly leaders = new Map<string, number>();
-  /** Each partition's leader epoch from metadata, sent as current_leader_epoch (KIP-320). */
-  private readonly leaderEpochs = new Map<string, number>();
+  private readonly ctx: RunContext;
   /** Continuous mode: followed topics found deleted or re-created, whose writers are being let go. */
   private readonly leaving = new Set<string>();
   private readonly gone: TopicGone[] = [];
-  private readonly slots = new Set<PartitionWriter>();
-  private readonly failedTopics = new Map<string, string>();
-  private stopping = false;
   private wake: (() => void) | null = null;
   private woken = false;
-  private metadataStale = false;
   private lastCheckpoint = Date.now();
-  private readonly progress: BackupProgress = {
-    records: 0,
-    rawBytes: 0,
-    storedBytes: 0,
-    files: 0,
-    partitionsDone: 0,
-    partitionsTotal: 0,
-    recordsRemaining: -1,
-    lagSeconds: -1,
-    oldestPendingSecs: 0,
-    topics: {},
-  };
   private throttleWindowStart = Date.now();
   private throttleBytes = 0;
   private fatal: Error | null = null;
-  private clusterAnswered = false;
   private lastDiscovery = Date.now();
   private lastCapture = Date.now();
   private lastRetention = Date.now();
@@ -154,6 +110,7 @@ class BackupEngine {
 
   constructor(o: BackupOptions) {
     this.o = o;
+    this.ctx = new RunContext(o);
     const cb = o.circuitBreaker;
     this.breaker = new CircuitBreaker({
       name: `Kafka cluster ${o.source.bootstrap_servers.join(',')}`,
@@ -202,10 +159,10 @@ class BackupEngine {
 
   async run(): Promise<BackupResult> {
     const o = this.o;
-    this.line = new BackupLine(o.storage, o.backupId);
-    this.admin = createAdmin(o.source, 'source');
+    this.ctx.line = new BackupLine(o.storage, o.backupId);
+    this.ctx.admin = createAdmin(o.source, 'source');
     const onAbort = () => {
-      this.stopping = true;
+      this.ctx.stopping = true;
       this.notify();
     };
     o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -214,9 +171,9 @@ class BackupEngine {
     try {
       // fencing (one writer per line) holds only where create-if-absent writes are honoured
       await probeConditionalWrites(o.storage, o.backupId);
-      await this.line.acquireLease(this.runId, LEASE_TTL_MS);
+      await this.ctx.line.acquireLease(this.ctx.runId, LEASE_TTL_MS);
       leaseTimer = setInterval(() => {
-        this.line.renewLease(LEASE_TTL_MS).catch((e) => log.warn('lease renewal failed', { error: e }));
+        this.ctx.line.renewLease(LEASE_TTL_MS).catch((e) => log.warn('lease renewal failed', { error: e }));
       }, LEASE_TTL_MS / 3);
       await this.prepare();
       await this.loop();
@@ -227,42 +184,18 @@ class BackupEngine {
     } finally {
       clearInterval(leaseTimer);
       o.signal?.removeEventListener('abort', onAbort);
-      await this.line.releaseLease().catch(() => undefined);
-      await this.admin.close().catch(() => undefined);
-    }
-  }
-
-  /**
-   * A call to the source cluster while the run starts. Once the cluster has answered, a call that
-   * fails for a passing reason (a broker restarting, a leader moving) is tried again for up to
-   * give_up_after_secs (30 s when unset), so a broker bounce at the wrong moment does not fail the
-   * run; an unreachable cluster still fails at its first call, at once.
-   */
-  private async kafka<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const limitMs = (this.o.giveUpAfterSecs > 0 ? this.o.giveUpAfterSecs : 30) * 1000;
-    const started = Date.now();
-    for (let backoff = 200; ; backoff = Math.min(backoff * 2, 5000)) {
-      try {
-        const r = await fn();
-        this.clusterAnswered = true;
-        return r;
-      } catch (e) {
-        const ke = kafkaError(e, what, this.o.source);
-        if (!this.clusterAnswered || !ke.canRetry || this.stopping || Date.now() - started + backoff > limitMs)
-          throw ke;
-        log.warn(`${what} failed; retrying`, { error: ke.message });
-        await sleep(backoff, this.o.signal);
-      }
+      await this.ctx.line.releaseLease().catch(() => undefined);
+      await this.ctx.admin.close().catch(() => undefined);
     }
   }
 
   /** Topics, snapshot end offsets, start positions, and the first generation of this run. */
   private async prepare(): Promise<void> {
     const o = this.o;
-    const writer = { run_id: this.runId, host: hostname(), pid: process.pid, tool_version: VERSION };
+    const writer = { run_id: this.ctx.runId, host: hostname(), pid: process.pid, tool_version: VERSION };
     // offsets and metadata only: the writer never needs the file lists of earlier runs
-    const prev = await this.line.openForWrite(writer);
-    const md = await this.kafka('reading cluster metadata', () => this.admin.metadata({}));
+    const prev = await this.ctx.line.openForWrite(writer);
+    const md = await this.ctx.kafka('reading cluster metadata', () => this.ctx.admin.metadata({}));
     if (prev && prev.source.cluster_id !== md.id && !o.allowSourceChange) {
       throw new UsageError(
         `backup line ${o.backupId} holds data of Kafka cluster ${prev.source.cluster_id}, but ${o.source.bootstrap_servers.join(',')} is cluster ${md.id}`,
@@ -271,7 +204,7 @@ class BackupEngine {
         },
       );
     }
-    const all = await this.kafka('listing topics', () => this.admin.listTopics({ includeInternals: true }));
+    const all = await this.ctx.kafka('listing topics', () => this.ctx.admin.listTopics({ includeInternals: true }));
     const selected = selectTopics(all, o.topics);
     if (selected.length === 0 && !o.allowEmpty) {
       throw new UsageError(
@@ -282,8 +215,8 @@ class BackupEngine {
         },
       );
     }
-    const described = await this.kafka('describing topics', () => describeTopics(this.admin, selected, true));
-    const configs = await this.kafka('reading topic configs', () => topicConfigs(this.admin, selected));
+    const described = await this.ctx.kafka('describing topics', () => describeTopics(this.ctx.admin, selected, true));
+    const configs = await this.ctx.kafka('reading topic configs', () => topicConfigs(this.ctx.admin, selected));
 
     const now = new Date().toISOString();
     const m: Manifest = prev ?? {
@@ -292,7 +225,7 @@ class BackupEngine {
       backup_id: o.backupId,
       generation: 0,
       created_at: now,
-      writer: { run_id: this.runId, host: '', pid: 0, tool_version: VERSION },
+      writer: { run_id: this.ctx.runId, host: '', pid: 0, tool_version: VERSION },
       source: { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers },
       topics: {},
       snapshots: [],
@@ -301,10 +234,10 @@ class BackupEngine {
     m.source = { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers };
     m.retired_topics ??= [];
 
-    this.manifest = m;
+    this.ctx.manifest = m;
     const recreated = this.registerTopics(selected, described, configs, now);
 
-    const parts = [...this.topicInfo.values()].flatMap((t) =>
+    const parts = [...this.ctx.topicInfo.values()].flatMap((t) =>
       t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
     );
     // Snapshot: resume the one a crashed or interrupted run left, keeping its end offsets.
@@ -317,44 +250,44 @@ class BackupEngine {
           recreated.has(t) ||
           (resumable.topic_ids?.[t] !== undefined && resumable.topic_ids[t] !== m.topics[t]?.topic_id),
       );
-    const lso = await this.kafka('listing end offsets', () =>
-      listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted),
+    const lso = await this.ctx.kafka('listing end offsets', () =>
+      listOffsets(this.ctx.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted),
     );
     if (o.mode === 'snapshot' && resumable && resumable.mode === 'snapshot' && !otherHistory) {
-      this.snapshot = resumable;
-      this.snapshot.state = 'in-progress';
-      this.snapshot.run_id = this.runId;
+      this.ctx.snapshot = resumable;
+      this.ctx.snapshot.state = 'in-progress';
+      this.ctx.snapshot.run_id = this.ctx.runId;
       log.info('resuming interrupted snapshot', { snapshot: resumable.id });
     } else {
       if (resumable) resumable.state = resumable.state === 'in-progress' ? 'failed' : resumable.state;
-      this.snapshot = {
-        id: snapshotId(new Date(), this.runId, m.snapshots),
-        run_id: this.runId,
+      this.ctx.snapshot = {
+        id: snapshotId(new Date(), this.ctx.runId, m.snapshots),
+        run_id: this.ctx.runId,
         mode: o.mode,
         state: 'in-progress',
         started_at: recordedSnapshotTime(now),
         end_offsets: {},
         ...(o.tags?.length ? { tags: [...o.tags] } : {}),
       };
-      m.snapshots.push(this.snapshot);
+      m.snapshots.push(this.ctx.snapshot);
     }
     for (const { topic, partition } of parts) {
-      (this.snapshot.topic_ids ??= {})[topic] = m.topics[topic]!.topic_id;
-      const ends = (this.snapshot.end_offsets[topic] ??= {});
+      (this.ctx.snapshot.topic_ids ??= {})[topic] = m.topics[topic]!.topic_id;
+      const ends = (this.ctx.snapshot.end_offsets[topic] ??= {});
       if (ends[String(partition)] === undefined) ends[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
     }
 
     await this.createWriters(parts, lso);
-    this.progress.partitionsTotal = this.writers.size;
+    this.ctx.progress.partitionsTotal = this.ctx.writers.size;
     m.writer = writer;
-    this.manifest = m;
-    await this.line.commit(m);
+    this.ctx.manifest = m;
+    await this.ctx.line.commit(m);
     log.info('backup started', {
       backup_id: o.backupId,
-      snapshot: this.snapshot.id,
+      snapshot: this.ctx.snapshot.id,
       mode: o.mode,
       topics: selected.length,
-      partitions: this.writers.size,
+      partitions: this.ctx.writers.size,
       generation: m.generation,
     });
   }
@@ -370,7 +303,7 @@ class BackupEngine {
     configs: Map<string, { overrides: Record<string, string>; effective: Record<string, string> }>,
     now: string,
   ): Set<string> {
-    const m = this.manifest;
+    const m = this.ctx.manifest;
     const recreated = new Set<string>();
     for (const name of names) {
       const d = described.get(name);
@@ -392,18 +325,18 @@ class BackupEngine {
         });
         delete m.topics[name];
         recreated.add(name);
-        if (this.snapshot && this.snapshot.state === 'in-progress' && this.snapshot.end_offsets[name]) {
-          const next = successorSnapshot(this.snapshot, name, d.topicId, new Date(now), m.snapshots);
+        if (this.ctx.snapshot && this.ctx.snapshot.state === 'in-progress' && this.ctx.snapshot.end_offsets[name]) {
+          const next = successorSnapshot(this.ctx.snapshot, name, d.topicId, new Date(now), m.snapshots);
           log.info('snapshot ends with the old incarnation of a re-created topic; a new snapshot follows the new one', {
             topic: name,
-            ended: this.snapshot.id,
+            ended: this.ctx.snapshot.id,
             snapshot: next.id,
           });
           m.snapshots.push(next);
-          this.snapshot = next;
+          this.ctx.snapshot = next;
         }
       }
-      if (this.snapshot) (this.snapshot.topic_ids ??= {})[name] = d.topicId;
+      if (this.ctx.snapshot) (this.ctx.snapshot.topic_ids ??= {})[name] = d.topicId;
       const t: TopicState = m.topics[name] ?? {
         topic_id: d.topicId,
         partition_count: d.partitions.length,
@@ -418,7 +351,7 @@ class BackupEngine {
       t.timestamp_type = c.effective['message.timestamp.type'] === 'LogAppendTime' ? 'LogAppendTime' : 'CreateTime';
       (t as TopicState & { cleanup_policy?: string }).cleanup_policy = c.effective['cleanup.policy'] ?? 'delete';
       m.topics[name] = t;
-      this.topicInfo.set(name, d);
+      this.ctx.topicInfo.set(name, d);
       this.noteLeaders(d);
     }
     return recreated;
@@ -426,8 +359,8 @@ class BackupEngine {
 
   private noteLeaders(d: TopicDescription): void {
     for (const p of d.partitions) {
-      this.leaders.set(pkey(d.name, p.partition), p.leader);
-      this.leaderEpochs.set(pkey(d.name, p.partition), p.leaderEpoch);
+      this.ctx.leaders.set(pkey(d.name, p.partition), p.leader);
+      this.ctx.leaderEpochs.set(pkey(d.name, p.partition), p.leaderEpoch);
     }
   }
 
@@ -438,20 +371,22 @@ class BackupEngine {
     start: BackupOptions['start'] = this.o.start,
   ): Promise<void> {
     const o = { ...this.o, start };
-    const m = this.manifest;
+    const m = this.ctx.manifest;
     // Start positions for partitions this line has not seen.
     const unseen = parts.filter((p) => !m.topics[p.topic]!.partitions[String(p.partition)]);
     let starts = new Map<string, number>();
     if (unseen.length) {
       if (o.start === 'earliest')
-        starts = await this.kafka('listing start offsets', () =>
-          listOffsets(this.admin, unseen, ListOffsetTimestamp.earliest),
+        starts = await this.ctx.kafka('listing start offsets', () =>
+          listOffsets(this.ctx.admin, unseen, ListOffsetTimestamp.earliest),
         );
       else if (o.start === 'latest')
         starts = new Map(unseen.map((p) => [pkey(p.topic, p.partition), lso.get(pkey(p.topic, p.partition)) ?? 0]));
       else {
         const ts = typeof o.start === 'number' ? o.start : Date.parse(o.start);
-        const byTime = await this.kafka('listing offsets by time', () => listOffsets(this.admin, unseen, BigInt(ts)));
+        const byTime = await this.ctx.kafka('listing offsets by time', () =>
+          listOffsets(this.ctx.admin, unseen, BigInt(ts)),
+        );
         for (const p of unseen) {
           const k = pkey(p.topic, p.partition);
           const v = byTime.get(k);
@@ -462,8 +397,8 @@ class BackupEngine {
       // backed up from their first offset, whatever backup.start says about new topics
       const grown = unseen.filter((p) => Object.keys(m.topics[p.topic]!.partitions).length > 0);
       if (grown.length && o.start !== 'earliest') {
-        const first = await this.kafka('listing start offsets', () =>
-          listOffsets(this.admin, grown, ListOffsetTimestamp.earliest),
+        const first = await this.ctx.kafka('listing start offsets', () =>
+          listOffsets(this.ctx.admin, grown, ListOffsetTimestamp.earliest),
         );
         for (const [k, v] of first) starts.set(k, v);
       }
@@ -478,11 +413,11 @@ class BackupEngine {
         gaps: [],
       });
       const end =
-        o.mode === 'snapshot' ? this.snapshot.end_offsets[topic]![String(partition)]! : Number.POSITIVE_INFINITY;
+        o.mode === 'snapshot' ? this.ctx.snapshot.end_offsets[topic]![String(partition)]! : Number.POSITIVE_INFINITY;
       const w = new PartitionWriter(
         {
           backupId: o.backupId,
-          runId: this.runId,
+          runId: this.ctx.runId,
           topic,
           topicId: t.topic_id,
           partition,
@@ -496,10 +431,10 @@ class BackupEngine {
           segmentMaxIntervalMs: o.segmentMaxIntervalSecs * 1000,
           storage: o.storage,
           onStored: (raw, stored, records) => {
-            this.progress.rawBytes += raw;
-            this.progress.storedBytes += stored;
-            this.progress.records += records;
-            const tp = (this.progress.topics[topic] ??= { records: 0, bytes: 0 });
+            this.ctx.progress.rawBytes += raw;
+            this.ctx.progress.storedBytes += stored;
+            this.ctx.progress.records += records;
+            const tp = (this.ctx.progress.topics[topic] ??= { records: 0, bytes: 0 });
             tp.records += records;
             tp.bytes += raw;
           },
@@ -509,9 +444,9 @@ class BackupEngine {
       );
       // KIP-320 across runs: the first fetch tells whether the log still holds what was read
       if (ps.leader_epoch !== undefined) w.lastFetchedEpoch = w.committedEpoch = ps.leader_epoch;
-      this.writers.set(k, w);
+      this.ctx.writers.set(k, w);
     }
-    this.progress.partitionsTotal = this.writers.size;
+    this.ctx.progress.partitionsTotal = this.ctx.writers.size;
   }
 
   /**
@@ -523,16 +458,18 @@ class BackupEngine {
     const now = Date.now();
     if (now - this.lastEndsRefresh >= o.pollIntervalMs) {
       this.lastEndsRefresh = now;
-      const idle = [...this.writers.values()].filter((w) => !this.slots.has(w) && !this.failedTopics.has(w.o.topic));
+      const idle = [...this.ctx.writers.values()].filter(
+        (w) => !this.ctx.slots.has(w) && !this.ctx.failedTopics.has(w.o.topic),
+      );
       if (idle.length) {
         const ends = await listOffsets(
-          this.admin,
+          this.ctx.admin,
           idle.map((w) => ({ topic: w.o.topic, partition: w.o.partition })),
           ListOffsetTimestamp.latest,
           IsolationLevel.readCommitted,
         ).catch(() => {
           // e.g. a followed topic was deleted: the metadata refresh finds out which
-          this.metadataStale = true;
+          this.ctx.metadataStale = true;
           return null;
         });
         if (ends)
@@ -545,22 +482,22 @@ class BackupEngine {
     if (now - this.lastDiscovery < Math.max(2_000, o.pollIntervalMs * 10)) return;
     this.lastDiscovery = now;
     // followed topics are checked too: added partitions, deletion, re-creation (refreshMetadata)
-    this.metadataStale = true;
+    this.ctx.metadataStale = true;
     try {
-      const all = await this.admin.listTopics({ includeInternals: true });
+      const all = await this.ctx.admin.listTopics({ includeInternals: true });
       const fresh = selectTopics(all, o.topics).filter(
-        (n) => !this.topicInfo.has(n) && !this.failedTopics.has(n) && !this.leaving.has(n),
+        (n) => !this.ctx.topicInfo.has(n) && !this.ctx.failedTopics.has(n) && !this.leaving.has(n),
       );
       if (!fresh.length) return;
-      const described = await describeTopics(this.admin, fresh, true);
-      const configs = await topicConfigs(this.admin, fresh);
+      const described = await describeTopics(this.ctx.admin, fresh, true);
+      const configs = await topicConfigs(this.ctx.admin, fresh);
       this.registerTopics(fresh, described, configs, new Date().toISOString());
       const parts = fresh.flatMap((t) =>
-        (this.topicInfo.get(t)?.partitions ?? []).map((p) => ({ topic: t, partition: p.partition })),
+        (this.ctx.topicInfo.get(t)?.partitions ?? []).map((p) => ({ topic: t, partition: p.partition })),
       );
-      const lso = await listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted);
+      const lso = await listOffsets(this.ctx.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted);
       for (const { topic, partition } of parts)
-        (this.snapshot.end_offsets[topic] ??= {})[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
+        (this.ctx.snapshot.end_offsets[topic] ??= {})[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
       await this.createWriters(parts, lso, 'earliest');
       log.info('new topics match the patterns; following them from their earliest offset', { topics: fresh });
     } catch (e) {
@@ -569,34 +506,34 @@ class BackupEngine {
   }
 
   private eligible(w: PartitionWriter): boolean {
-    if (this.failedTopics.has(w.o.topic) || w.error) return false;
+    if (this.ctx.failedTopics.has(w.o.topic) || w.error) return false;
     if (this.o.mode === 'snapshot') return !w.done;
     return w.lastStable < 0 || w.lastStable > w.position;
   }
 
   /** Grants and releases partition slots; bounded memory comes from here. */
   private schedule(): void {
-    for (const w of this.slots) {
-      const finished = this.o.mode === 'snapshot' ? w.done || this.failedTopics.has(w.o.topic) : false;
+    for (const w of this.ctx.slots) {
+      const finished = this.o.mode === 'snapshot' ? w.done || this.ctx.failedTopics.has(w.o.topic) : false;
       const idle =
         this.o.mode === 'continuous' &&
         w.lastStable >= 0 &&
         w.position >= w.lastStable &&
-        this.slots.size >= this.o.maxConcurrentPartitions;
+        this.ctx.slots.size >= this.o.maxConcurrentPartitions;
       if ((finished || idle) && w.pendingBlocks === 0) {
         if (finished || w.hasOpenFile) w.closeFile();
-        this.slots.delete(w);
-        if (finished) this.progress.partitionsDone++;
+        this.ctx.slots.delete(w);
+        if (finished) this.ctx.progress.partitionsDone++;
       }
     }
-    for (const w of this.writers.values()) {
-      if (this.slots.size >= this.o.maxConcurrentPartitions) break;
-      if (!this.slots.has(w) && this.eligible(w)) this.slots.add(w);
+    for (const w of this.ctx.writers.values()) {
+      if (this.ctx.slots.size >= this.o.maxConcurrentPartitions) break;
+      if (!this.ctx.slots.has(w) && this.eligible(w)) this.ctx.slots.add(w);
     }
   }
 
   private async connectionFor(nodeId: number): Promise<Connection> {
-    const conns = await this.admin.connectToBrokers([nodeId]);
+    const conns = await this.ctx.admin.connectToBrokers([nodeId]);
     const c = conns.get(nodeId);
     if (!c) throw new KafkaError(`no connection to broker ${nodeId}`, { canRetry: true });
     return c;
@@ -604,15 +541,17 @@ class BackupEngine {
 
   /** Leaders and epochs of the followed topics, and what happened to each topic (src/backup/topic-changes.ts). */
   private async refreshMetadata(): Promise<void> {
-    const followed = [...this.topicInfo.keys()].filter((t) => !this.failedTopics.has(t) && !this.leaving.has(t));
-    const existing = new Set(await this.admin.listTopics({ includeInternals: true }));
+    const followed = [...this.ctx.topicInfo.keys()].filter(
+      (t) => !this.ctx.failedTopics.has(t) && !this.leaving.has(t),
+    );
+    const existing = new Set(await this.ctx.admin.listTopics({ includeInternals: true }));
     const described = await describeTopics(
-      this.admin,
+      this.ctx.admin,
       followed.filter((t) => existing.has(t)),
       true,
     );
     for (const name of followed) {
-      const before = this.topicInfo.get(name)!;
+      const before = this.ctx.topicInfo.get(name)!;
       const change = topicChange(before, described.get(name));
       if (change.kind === 'deleted' || change.kind === 'recreated') {
         this.topicGone(name, before.topicId, change);
@@ -622,7 +561,7 @@ class BackupEngine {
       this.noteLeaders(d);
       if (change.kind === 'grown') await this.followNewPartitions(d, change.added);
     }
-    this.metadataStale = false;
+    this.ctx.metadataStale = false;
   }
 
   /**
@@ -638,7 +577,7 @@ class BackupEngine {
         ? 'topic was deleted during the backup'
         : `topic was deleted and re-created during the backup (new id ${change.topicId})`;
     if (this.o.mode === 'snapshot') {
-      this.failedTopics.set(name, what);
+      this.ctx.failedTopics.set(name, what);
       log.error(`${what}; what was stored so far stays listed`, { topic: name });
       return;
     }
@@ -660,19 +599,19 @@ class BackupEngine {
   private async releaseLeavingTopics(fetching: Set<PartitionWriter>): Promise<void> {
     const ready = [...this.leaving].filter((t) => ![...fetching].some((w) => w.o.topic === t));
     if (!ready.length) return;
-    const ws = [...this.writers.values()].filter((w) => ready.includes(w.o.topic));
+    const ws = [...this.ctx.writers.values()].filter((w) => ready.includes(w.o.topic));
     for (const w of ws) {
       w.closeFile();
-      this.slots.delete(w);
+      this.ctx.slots.delete(w);
     }
     await Promise.all(ws.map((w) => w.drain()));
     await this.checkpoint(undefined, true);
-    for (const w of ws) this.writers.delete(pkey(w.o.topic, w.o.partition));
+    for (const w of ws) this.ctx.writers.delete(pkey(w.o.topic, w.o.partition));
     for (const t of ready) {
-      this.topicInfo.delete(t);
+      this.ctx.topicInfo.delete(t);
       this.leaving.delete(t);
     }
-    this.progress.partitionsTotal = this.writers.size;
+    this.ctx.progress.partitionsTotal = this.ctx.writers.size;
     // a re-created topic is looked for at once
     this.lastDiscovery = 0;
   }
@@ -688,14 +627,14 @@ class BackupEngine {
         topic: d.name,
         partitions: added,
       });
-      this.topicInfo.set(d.name, d);
+      this.ctx.topicInfo.set(d.name, d);
       return;
     }
     const parts = added.map((partition) => ({ topic: d.name, partition }));
-    const lso = await listOffsets(this.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted);
-    for (const { partition } of parts) this.snapshot.end_offsets[d.name]![String(partition)] ??= 0;
-    this.manifest.topics[d.name]!.partition_count = d.partitions.length;
-    this.topicInfo.set(d.name, d);
+    const lso = await listOffsets(this.ctx.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted);
+    for (const { partition } of parts) this.ctx.snapshot.end_offsets[d.name]![String(partition)] ??= 0;
+    this.ctx.manifest.topics[d.name]!.partition_count = d.partitions.length;
+    this.ctx.topicInfo.set(d.name, d);
     await this.createWriters(parts, lso, 'earliest');
     log.info('partitions were added to a followed topic; following them from their first offset', {
       topic: d.name,
@@ -738,12 +677,12 @@ class BackupEngine {
             Math.max(this.o.maxBatchBytes, Math.floor(this.o.fetchMaxBytes / parts.length)),
           );
     const request = [...byTopic].map(([topic, ws]) => ({
-      topicId: this.topicInfo.get(topic)!.topicId,
+      topicId: this.ctx.topicInfo.get(topic)!.topicId,
       partitions: ws.map((w) => ({
         partition: w.o.partition,
         // KIP-320: the leader refuses a stale epoch (FENCED_LEADER_EPOCH, refresh and retry) and
         // compares last_fetched_epoch with its log (a diverging epoch: see handleDivergence)
-        currentLeaderEpoch: this.leaderEpochs.get(pkey(w.o.topic, w.o.partition)) ?? -1,
+        currentLeaderEpoch: this.ctx.leaderEpochs.get(pkey(w.o.topic, w.o.partition)) ?? -1,
         fetchOffset: BigInt(w.position),
         lastFetchedEpoch: w.lastFetchedEpoch,
         partitionMaxBytes,
@@ -763,14 +702,14 @@ class BackupEngine {
       [],
       '',
     );
-    const byId = new Map([...this.topicInfo.values()].map((t) => [t.topicId, t.name]));
+    const byId = new Map([...this.ctx.topicInfo.values()].map((t) => [t.topicId, t.name]));
     let bytes = 0;
     const outOfRange: PartitionWriter[] = [];
     for (const tr of res.responses) {
       const topic = byId.get(tr.topicId);
       if (!topic) continue;
       for (const p of tr.partitions) {
-        const w = this.writers.get(pkey(topic, p.partitionIndex));
+        const w = this.ctx.writers.get(pkey(topic, p.partitionIndex));
         if (!w) continue;
         if (p.errorCode !== 0) {
           this.handlePartitionError(w, p, outOfRange);
@@ -792,8 +731,8 @@ class BackupEngine {
   private handlePartitionError(w: PartitionWriter, p: RawFetchPartition, outOfRange: PartitionWriter[]): void {
     if (p.errorCode === OFFSET_OUT_OF_RANGE) outOfRange.push(w);
     else if (RETRIABLE_PARTITION_ERRORS.has(p.errorCode)) {
-      if (p.currentLeader.leaderId >= 0) this.leaders.set(pkey(w.o.topic, w.o.partition), p.currentLeader.leaderId);
-      this.metadataStale = true;
+      if (p.currentLeader.leaderId >= 0) this.ctx.leaders.set(pkey(w.o.topic, w.o.partition), p.currentLeader.leaderId);
+      this.ctx.metadataStale = true;
       log.debug('partition needs new metadata', {
         topic: w.o.topic,
         partition: w.o.partition,
@@ -821,13 +760,13 @@ class BackupEngine {
     const e = truncatedLogError(w.o.topic, w.o.partition, d, w.lastFetchedEpoch);
     log.error(e.message, { topic: w.o.topic, partition: w.o.partition, from: d.from, to: d.to });
     this.o.onError?.('kafka', 'permanent');
-    if (!this.failedTopics.has(w.o.topic)) this.failedTopics.set(w.o.topic, e.message);
+    if (!this.ctx.failedTopics.has(w.o.topic)) this.ctx.failedTopics.set(w.o.topic, e.message);
   }
 
   /** Offsets removed by retention before we fetched them become a recorded gap, not an error. */
   private async handleOutOfRange(ws: PartitionWriter[]): Promise<void> {
     const parts = ws.map((w) => ({ topic: w.o.topic, partition: w.o.partition }));
-    const earliest = await listOffsets(this.admin, parts, ListOffsetTimestamp.earliest);
+    const earliest = await listOffsets(this.ctx.admin, parts, ListOffsetTimestamp.earliest);
     for (const w of ws) {
       const e = earliest.get(pkey(w.o.topic, w.o.partition)) ?? 0;
       if (e > w.position) {
@@ -865,18 +804,18 @@ class BackupEngine {
     const inFlight = new Map<number, number>();
     const fetching = new Set<PartitionWriter>();
     const running = new Set<Promise<void>>();
-    while (!this.stopping && !this.fatal) {
-      for (const w of this.writers.values()) if (w.error) throw w.error;
+    while (!this.ctx.stopping && !this.fatal) {
+      for (const w of this.ctx.writers.values()) if (w.error) throw w.error;
       if (this.leaving.size) await this.releaseLeavingTopics(fetching);
       if (o.mode === 'continuous') await this.followCluster();
       this.schedule();
       if (
         o.mode === 'snapshot' &&
-        this.slots.size === 0 &&
-        [...this.writers.values()].every((w) => w.done || this.failedTopics.has(w.o.topic))
+        this.ctx.slots.size === 0 &&
+        [...this.ctx.writers.values()].every((w) => w.done || this.ctx.failedTopics.has(w.o.topic))
       )
         break;
-      if (this.metadataStale) {
+      if (this.ctx.metadataStale) {
         try {
           await this.refreshMetadata();
         } catch (e) {
@@ -894,13 +833,13 @@ class BackupEngine {
       // broker preparing the next.
       const byBroker = new Map<number, PartitionWriter[]>();
       const perBroker = new Map<number, number>();
-      for (const w of this.slots) {
+      for (const w of this.ctx.slots) {
         // a topic that left (deleted or re-created) is not fetched again: its writers are released
         // once no fetch carries them, and fetching them on would keep that from ever happening
-        if (w.done || this.failedTopics.has(w.o.topic) || this.leaving.has(w.o.topic)) continue;
-        const leader = this.leaders.get(pkey(w.o.topic, w.o.partition)) ?? -1;
+        if (w.done || this.ctx.failedTopics.has(w.o.topic) || this.leaving.has(w.o.topic)) continue;
+        const leader = this.ctx.leaders.get(pkey(w.o.topic, w.o.partition)) ?? -1;
         if (leader < 0) {
-          this.metadataStale = true;
+          this.ctx.metadataStale = true;
           continue;
         }
         perBroker.set(leader, (perBroker.get(leader) ?? 0) + 1);
@@ -950,7 +889,7 @@ class BackupEngine {
               return;
             }
             log.warn('fetch failed; refreshing metadata and retrying', { broker: nodeId, error: e });
-            this.metadataStale = true;
+            this.ctx.metadataStale = true;
             await sleep(backoff, o.signal);
             backoff = Math.min(backoff * 2, 5000);
           })
@@ -976,7 +915,7 @@ class BackupEngine {
     let known = false;
     let oldest = Number.POSITIVE_INFINITY;
     let pendingSince = Number.POSITIVE_INFINITY;
-    for (const w of this.writers.values()) {
+    for (const w of this.ctx.writers.values()) {
       const since = w.pendingSince;
       if (since > 0) pendingSince = Math.min(pendingSince, since);
       const end = Number.isFinite(w.end) ? w.end : w.lastStable;
@@ -989,13 +928,13 @@ class BackupEngine {
       if (behind > 0 && w.newestStored >= 0) oldest = Math.min(oldest, w.newestStored);
     }
     const pendingAge = Number.isFinite(pendingSince) ? Math.max(0, (now - pendingSince) / 1000) : 0;
-    this.progress.oldestPendingSecs = pendingAge;
-    this.progress.recordsRemaining = known ? remaining : -1;
+    this.ctx.progress.oldestPendingSecs = pendingAge;
+    this.ctx.progress.recordsRemaining = known ? remaining : -1;
     let lag = !known ? -1 : remaining === 0 ? 0 : Number.isFinite(oldest) ? Math.max(0, (now - oldest) / 1000) : -1;
     // what storage holds is at least as old as the oldest record read but not yet durable
     if (known && pendingAge > lag) lag = pendingAge;
-    this.progress.lagSeconds = lag;
-    return this.progress;
+    this.ctx.progress.lagSeconds = lag;
+    return this.ctx.progress;
   }
 
   /**
@@ -1009,16 +948,16 @@ class BackupEngine {
     if (this.o.mode !== 'continuous') return false;
     let since = Number.POSITIVE_INFINITY;
     const offsets: Record<string, number> = {};
-    for (const w of this.writers.values()) {
+    for (const w of this.ctx.writers.values()) {
       const n = w.pendingOffsets;
       if (n > 0) offsets[w.o.topic] = (offsets[w.o.topic] ?? 0) + n;
       const s = w.pendingSince;
       if (s > 0) since = Math.min(since, s);
     }
-    const before = this.snapshot.pending?.oldest_read_at;
-    if (Number.isFinite(since)) this.snapshot.pending = { oldest_read_at: new Date(since).toISOString(), offsets };
-    else delete this.snapshot.pending;
-    return this.snapshot.pending?.oldest_read_at !== before;
+    const before = this.ctx.snapshot.pending?.oldest_read_at;
+    if (Number.isFinite(since)) this.ctx.snapshot.pending = { oldest_read_at: new Date(since).toISOString(), offsets };
+    else delete this.ctx.snapshot.pending;
+    return this.ctx.snapshot.pending?.oldest_read_at !== before;
   }
 
   /** Commits a generation when files completed since the last one (at most every checkpoint interval). */
@@ -1027,7 +966,7 @@ class BackupEngine {
     // segment_max_interval (not only at checkpoint time, which added up to one more interval),
     // and whatever blocks are still being written (the write chain keeps the order), so the
     // next checkpoint, within checkpoint_interval, lists it.
-    if (this.o.mode === 'continuous') for (const w of this.writers.values()) if (w.fileIsOld) w.closeFile();
+    if (this.o.mode === 'continuous') for (const w of this.ctx.writers.values()) if (w.fileIsOld) w.closeFile();
     if (!force && Date.now() - this.lastCheckpoint < this.o.checkpointIntervalSecs * 1000) return;
     if (this.o.mode === 'continuous') await this.capturePeriodically();
     await this.checkpoint(undefined, this.notePending());
@@ -1055,12 +994,13 @@ class BackupEngine {
         maxAgeMs: r.maxAgeMs,
         maxAgeLabel: r.maxAgeLabel,
         op: 'retention',
-        writer: { run_id: this.runId, host: hostname(), pid: process.pid, tool_version: VERSION },
+        writer: { run_id: this.ctx.runId, host: hostname(), pid: process.pid, tool_version: VERSION },
       });
       const last = (await readMaintenance(this.o.storage, this.o.backupId).catch(() => null))?.last_prune;
-      this.progress.retention = {
+      this.ctx.progress.retention = {
         horizonMs: Date.parse(report.horizon!),
-        droppedBytes: (this.progress.retention?.droppedBytes ?? 0) + (report.seq !== null ? report.dropped_bytes : 0),
+        droppedBytes:
+          (this.ctx.progress.retention?.droppedBytes ?? 0) + (report.seq !== null ? report.dropped_bytes : 0),
         oldestRestorableMs: report.oldest_restorable,
         lastPruneMs: last ? Date.parse(last.at) : null,
       };
@@ -1082,12 +1022,12 @@ class BackupEngine {
     if (!this.o.captureOffsets || Date.now() - this.lastCapture < CAPTURE_INTERVAL_MS) return;
     this.lastCapture = Date.now();
     try {
-      this.snapshot.consumer_offsets = await captureConsumerOffsets(
-        this.admin,
+      this.ctx.snapshot.consumer_offsets = await captureConsumerOffsets(
+        this.ctx.admin,
         this.o.storage,
         this.o.backupId,
-        this.snapshot.id,
-        [...this.topicInfo.keys()],
+        this.ctx.snapshot.id,
+        [...this.ctx.topicInfo.keys()],
       );
     } catch (e) {
       log.warn('capturing consumer group offsets failed; retrying at the next interval', { error: e });
@@ -1098,9 +1038,9 @@ class BackupEngine {
     this.lastCheckpoint = Date.now();
     let changed = final !== undefined || dirty;
     const added: Additions = new Map();
-    for (const w of this.writers.values()) {
+    for (const w of this.ctx.writers.values()) {
       const { files, gaps, nextOffset, leaderEpoch } = w.takeCommitted();
-      const ps = this.manifest.topics[w.o.topic]!.partitions[String(w.o.partition)]!;
+      const ps = this.ctx.manifest.topics[w.o.topic]!.partitions[String(w.o.partition)]!;
       if (files.length || gaps.length || ps.next_offset !== nextOffset) changed = true;
       if (leaderEpoch >= 0) ps.leader_epoch = leaderEpoch;
       if (files.length || gaps.length) {
@@ -1109,22 +1049,22 @@ class BackupEngine {
         added.set(w.o.topic, byPartition);
       }
       ps.next_offset = nextOffset;
-      this.progress.files += files.length;
-      if (this.o.mode === 'continuous') this.snapshot.end_offsets[w.o.topic]![String(w.o.partition)] = nextOffset;
+      this.ctx.progress.files += files.length;
+      if (this.o.mode === 'continuous') this.ctx.snapshot.end_offsets[w.o.topic]![String(w.o.partition)] = nextOffset;
     }
     if (!changed) return;
     if (final) {
-      this.snapshot.state = final;
-      this.snapshot.finished_at = recordedSnapshotTime(new Date().toISOString());
+      this.ctx.snapshot.state = final;
+      this.ctx.snapshot.finished_at = recordedSnapshotTime(new Date().toISOString());
     }
-    await this.line.commit(this.manifest, added);
-    await this.line.renewLease(LEASE_TTL_MS);
-    log.debug('checkpoint', { generation: this.manifest.generation });
+    await this.ctx.line.commit(this.ctx.manifest, added);
+    await this.ctx.line.renewLease(LEASE_TTL_MS);
+    log.debug('checkpoint', { generation: this.ctx.manifest.generation });
   }
 
   private async closeAll(): Promise<void> {
-    for (const w of this.writers.values()) w.closeFile();
-    const results = await Promise.allSettled([...this.writers.values()].map((w) => w.drain()));
+    for (const w of this.ctx.writers.values()) w.closeFile();
+    const results = await Promise.allSettled([...this.ctx.writers.values()].map((w) => w.drain()));
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
   }
@@ -1132,16 +1072,17 @@ class BackupEngine {
   private async finish(): Promise<BackupResult> {
     const o = this.o;
     await this.closeAll();
-    delete this.snapshot.pending; // everything read is in a finished file now
-    const interrupted = this.stopping && o.mode === 'snapshot' && [...this.writers.values()].some((w) => !w.done);
+    delete this.ctx.snapshot.pending; // everything read is in a finished file now
+    const interrupted =
+      this.ctx.stopping && o.mode === 'snapshot' && [...this.ctx.writers.values()].some((w) => !w.done);
     if (!interrupted && o.captureOffsets) {
       try {
-        this.snapshot.consumer_offsets = await captureConsumerOffsets(
-          this.admin,
+        this.ctx.snapshot.consumer_offsets = await captureConsumerOffsets(
+          this.ctx.admin,
           o.storage,
           o.backupId,
-          this.snapshot.id,
-          [...this.topicInfo.keys()],
+          this.ctx.snapshot.id,
+          [...this.ctx.topicInfo.keys()],
         );
       } catch (e) {
         log.warn('capturing consumer group offsets failed; the backup itself is complete', { error: e });
@@ -1149,17 +1090,17 @@ class BackupEngine {
     }
     if (!interrupted && o.beforeSnapshotCommit)
       Object.assign(
-        this.snapshot,
+        this.ctx.snapshot,
         await o.beforeSnapshotCommit({
-          snapshotId: this.snapshot.id,
-          topics: [...this.topicInfo.keys()],
-          endOffsets: this.snapshot.end_offsets,
+          snapshotId: this.ctx.snapshot.id,
+          topics: [...this.ctx.topicInfo.keys()],
+          endOffsets: this.ctx.snapshot.end_offsets,
         }),
       );
-    const state: Snapshot['state'] = interrupted ? 'interrupted' : this.failedTopics.size ? 'failed' : 'complete';
+    const state: Snapshot['state'] = interrupted ? 'interrupted' : this.ctx.failedTopics.size ? 'failed' : 'complete';
     await this.checkpoint(state);
     // the next run (and every reader) then opens the line from one checkpoint
-    await this.line.consolidateNow(this.manifest);
+    await this.ctx.line.consolidateNow(this.ctx.manifest);
     if (this.o.retention && this.o.retention.apply !== 'never') await this.applyRetention();
     const result = this.result(state);
     log.info('backup finished', {
@@ -1172,11 +1113,11 @@ class BackupEngine {
       throw new InterruptedError(`backup ${o.backupId} was interrupted before reaching its snapshot's end offsets`, {
         hint: 'run the same command again: it resumes where this run stopped, with the same snapshot',
       });
-    if (this.failedTopics.size)
+    if (this.ctx.failedTopics.size)
       throw Object.assign(
         new PartialFailureError(
-          `backup ${o.backupId}: ${this.failedTopics.size} topic(s) failed, the rest completed`,
-          [...this.failedTopics].map(([what, msg]) => ({ what, error: new Error(msg) })),
+          `backup ${o.backupId}: ${this.ctx.failedTopics.size} topic(s) failed, the rest completed`,
+          [...this.ctx.failedTopics].map(([what, msg]) => ({ what, error: new Error(msg) })),
         ),
         { result },
       );
@@ -1185,12 +1126,12 @@ class BackupEngine {
 
   private result(state: Snapshot['state']): BackupResult {
     const topics = new Map<string, { topic: string; partitions: number; records: number; bytes: number }>();
-    for (const w of this.writers.values()) {
+    for (const w of this.ctx.writers.values()) {
       const t = topics.get(w.o.topic) ?? { topic: w.o.topic, partitions: 0, records: 0, bytes: 0 };
       t.partitions++;
       topics.set(w.o.topic, t);
     }
-    for (const [name, tp] of Object.entries(this.progress.topics)) {
+    for (const [name, tp] of Object.entries(this.ctx.progress.topics)) {
       const t = topics.get(name);
       if (t) {
         t.records = tp.records;
@@ -1199,18 +1140,18 @@ class BackupEngine {
     }
     return {
       backup_id: this.o.backupId,
-      snapshot_id: this.snapshot.id,
-      run_id: this.runId,
+      snapshot_id: this.ctx.snapshot.id,
+      run_id: this.ctx.runId,
       mode: this.o.mode,
       state,
-      generation: this.manifest.generation,
-      duration_ms: Date.now() - this.started,
-      records: this.progress.records,
-      raw_bytes: this.progress.rawBytes,
-      stored_bytes: this.progress.storedBytes,
-      files: this.progress.files,
+      generation: this.ctx.manifest.generation,
+      duration_ms: Date.now() - this.ctx.started,
+      records: this.ctx.progress.records,
+      raw_bytes: this.ctx.progress.rawBytes,
+      stored_bytes: this.ctx.progress.storedBytes,
+      files: this.ctx.progress.files,
       topics: [...topics.values()],
-      failures: [...this.failedTopics].map(([topic, error]) => ({ topic, error })),
+      failures: [...this.ctx.failedTopics].map(([topic, error]) => ({ topic, error })),
       topics_gone: this.gone,
     };
   }
@@ -1218,12 +1159,12 @@ class BackupEngine {
   /** On failure: abort open files, and record what was committed so a re-run resumes from there. */
   private async failSafe(error: Error): Promise<void> {
     // before the run's snapshot exists (it failed while starting) there is nothing to record
-    if (!this.manifest || !this.snapshot) return;
-    await Promise.allSettled([...this.writers.values()].map((w) => w.abort()));
+    if (!this.ctx.manifest || !this.ctx.snapshot) return;
+    await Promise.allSettled([...this.ctx.writers.values()].map((w) => w.abort()));
     // a fenced run must not write: another writer owns the line now
     if (error instanceof FencedError) return;
     try {
-      this.snapshot.error = error.message;
+      this.ctx.snapshot.error = error.message;
       await this.checkpoint();
     } catch (e) {
       log.warn('could not record the last checkpoint after the failure; the previous one stands', { error: e });
