@@ -35,8 +35,9 @@ import { logger } from '../util/log.ts';
 import { VERSION } from '../version.ts';
 import { divergenceOf, truncatedLogError } from './divergence.ts';
 import { FetchOrder } from './fetch-order.ts';
-import type { BackupOptions, BackupProgress } from './options.ts';
+import type { BackupOptions } from './options.ts';
 import { PartitionWriter } from './partition-writer.ts';
+import { type BackupResult, buildResult, snapshotProgress, type TopicGone } from './result.ts';
 import { RunContext, sleep } from './run-context.ts';
 import { snapshotId, successorSnapshot } from './snapshots.ts';
 import { type TopicChange, topicChange } from './topic-changes.ts';
@@ -57,30 +58,7 @@ const FETCHES_PER_BROKER = 1;
 const RETRIABLE_PARTITION_ERRORS = new Set([3, 5, 6, 9, 56, 74, 75, 100]);
 const OFFSET_OUT_OF_RANGE = 1;
 
-export interface BackupResult {
-  backup_id: string;
-  snapshot_id: string;
-  run_id: string;
-  mode: 'snapshot' | 'continuous';
-  state: Snapshot['state'];
-  generation: number;
-  duration_ms: number;
-  records: number;
-  raw_bytes: number;
-  stored_bytes: number;
-  files: number;
-  topics: { topic: string; partitions: number; records: number; bytes: number }[];
-  failures: { topic: string; error: string }[];
-  /** Continuous mode: followed topics deleted (or re-created, a new incarnation) during the run. */
-  topics_gone: TopicGone[];
-}
-
-export interface TopicGone {
-  topic: string;
-  topic_id: string;
-  reason: 'deleted' | 'recreated';
-  at: string;
-}
+export type { BackupResult, TopicGone } from './result.ts';
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const engine = new BackupEngine(o);
@@ -902,39 +880,11 @@ class BackupEngine {
         running.add(p);
       }
       await this.maybeCheckpoint();
-      this.o.onProgress?.(this.snapshotProgress());
+      this.o.onProgress?.(snapshotProgress(this.ctx));
       await this.waitForWork(launches.length === 0 && running.size === 0 ? 20 : 250);
     }
     await Promise.allSettled(running);
     if (this.fatal) throw this.fatal;
-  }
-
-  private snapshotProgress(): BackupProgress {
-    const now = Date.now();
-    let remaining = 0;
-    let known = false;
-    let oldest = Number.POSITIVE_INFINITY;
-    let pendingSince = Number.POSITIVE_INFINITY;
-    for (const w of this.ctx.writers.values()) {
-      const since = w.pendingSince;
-      if (since > 0) pendingSince = Math.min(pendingSince, since);
-      const end = Number.isFinite(w.end) ? w.end : w.lastStable;
-      if (end < 0) continue;
-      known = true;
-      // Counted from what is durable (committedEnd), not from the fetch position: records read
-      // but still in memory or in an unfinished file are not backed up yet.
-      const behind = Math.max(0, end - w.committedEnd);
-      remaining += behind;
-      if (behind > 0 && w.newestStored >= 0) oldest = Math.min(oldest, w.newestStored);
-    }
-    const pendingAge = Number.isFinite(pendingSince) ? Math.max(0, (now - pendingSince) / 1000) : 0;
-    this.ctx.progress.oldestPendingSecs = pendingAge;
-    this.ctx.progress.recordsRemaining = known ? remaining : -1;
-    let lag = !known ? -1 : remaining === 0 ? 0 : Number.isFinite(oldest) ? Math.max(0, (now - oldest) / 1000) : -1;
-    // what storage holds is at least as old as the oldest record read but not yet durable
-    if (known && pendingAge > lag) lag = pendingAge;
-    this.ctx.progress.lagSeconds = lag;
-    return this.ctx.progress;
   }
 
   /**
@@ -1102,7 +1052,7 @@ class BackupEngine {
     // the next run (and every reader) then opens the line from one checkpoint
     await this.ctx.line.consolidateNow(this.ctx.manifest);
     if (this.o.retention && this.o.retention.apply !== 'never') await this.applyRetention();
-    const result = this.result(state);
+    const result = buildResult(this.ctx, state, this.gone);
     log.info('backup finished', {
       state,
       records: result.records,
@@ -1122,38 +1072,6 @@ class BackupEngine {
         { result },
       );
     return result;
-  }
-
-  private result(state: Snapshot['state']): BackupResult {
-    const topics = new Map<string, { topic: string; partitions: number; records: number; bytes: number }>();
-    for (const w of this.ctx.writers.values()) {
-      const t = topics.get(w.o.topic) ?? { topic: w.o.topic, partitions: 0, records: 0, bytes: 0 };
-      t.partitions++;
-      topics.set(w.o.topic, t);
-    }
-    for (const [name, tp] of Object.entries(this.ctx.progress.topics)) {
-      const t = topics.get(name);
-      if (t) {
-        t.records = tp.records;
-        t.bytes = tp.bytes;
-      }
-    }
-    return {
-      backup_id: this.o.backupId,
-      snapshot_id: this.ctx.snapshot.id,
-      run_id: this.ctx.runId,
-      mode: this.o.mode,
-      state,
-      generation: this.ctx.manifest.generation,
-      duration_ms: Date.now() - this.ctx.started,
-      records: this.ctx.progress.records,
-      raw_bytes: this.ctx.progress.rawBytes,
-      stored_bytes: this.ctx.progress.storedBytes,
-      files: this.ctx.progress.files,
-      topics: [...topics.values()],
-      failures: [...this.ctx.failedTopics].map(([topic, error]) => ({ topic, error })),
-      topics_gone: this.gone,
-    };
   }
 
   /** On failure: abort open files, and record what was committed so a re-run resumes from there. */
