@@ -16,6 +16,8 @@ import type { BackupOptions, BackupProgress } from './options.ts';
 import type { PartitionWriter } from './partition-writer.ts';
 
 const log = logger('backup');
+/** The writer lease on the line: renewed at a third of it, and at every checkpoint. */
+export const LEASE_TTL_MS = 30_000;
 
 function newRunId(): string {
   return `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
