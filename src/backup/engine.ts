@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { InterruptedError, KafkaError, PartialFailureError, UsageError } from '../errors.ts';
-import type { Manifest, PartitionState, Snapshot, TopicState } from '../format/manifest.ts';
+import type { Manifest, Snapshot } from '../format/manifest.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION } from '../format/manifest.ts';
 import {
   describeTopics,
@@ -31,12 +31,13 @@ import { VERSION } from '../version.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { Fetcher } from './fetcher.ts';
 import type { BackupOptions } from './options.ts';
-import { PartitionWriter } from './partition-writer.ts';
+import type { PartitionWriter } from './partition-writer.ts';
 import { type BackupResult, buildResult, snapshotProgress, type TopicGone } from './result.ts';
 import { LEASE_TTL_MS, RunContext, sleep } from './run-context.ts';
-import { snapshotId, successorSnapshot } from './snapshots.ts';
+import { snapshotId } from './snapshots.ts';
 import { type TopicChange, topicChange } from './topic-changes.ts';
 import { selectTopics } from './topic-patterns.ts';
+import { createWriters, noteLeaders, registerTopics } from './topics.ts';
 
 const log = logger('backup');
 /**
@@ -198,7 +199,7 @@ class BackupEngine {
     m.retired_topics ??= [];
 
     this.ctx.manifest = m;
-    const recreated = this.registerTopics(selected, described, configs, now);
+    const recreated = registerTopics(this.ctx, selected, described, configs, now);
 
     const parts = [...this.ctx.topicInfo.values()].flatMap((t) =>
       t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
@@ -240,7 +241,7 @@ class BackupEngine {
       if (ends[String(partition)] === undefined) ends[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
     }
 
-    await this.createWriters(parts, lso);
+    await createWriters(this.ctx, parts, lso);
     this.ctx.progress.partitionsTotal = this.ctx.writers.size;
     m.writer = writer;
     this.ctx.manifest = m;
@@ -253,163 +254,6 @@ class BackupEngine {
       partitions: this.ctx.writers.size,
       generation: m.generation,
     });
-  }
-
-  /**
-   * Records topics (ids, configs, partition counts) in the manifest; a re-created topic retires its
-   * old state (returned: the names re-created). During a continuous run, the running snapshot then
-   * ends with the old incarnation and a successor follows the new one (src/backup/snapshots.ts).
-   */
-  private registerTopics(
-    names: string[],
-    described: Map<string, TopicDescription>,
-    configs: Map<string, { overrides: Record<string, string>; effective: Record<string, string> }>,
-    now: string,
-  ): Set<string> {
-    const m = this.ctx.manifest;
-    const recreated = new Set<string>();
-    for (const name of names) {
-      const d = described.get(name);
-      if (!d) continue;
-      const c = configs.get(name) ?? { overrides: {}, effective: {} };
-      const existing = m.topics[name];
-      if (existing && existing.topic_id !== d.topicId) {
-        log.warn('topic was deleted and re-created since the last backup; the old data stays listed as retired', {
-          topic: name,
-          old_topic_id: existing.topic_id,
-          new_topic_id: d.topicId,
-        });
-        m.retired_topics.push({
-          name,
-          topic_id: existing.topic_id,
-          retired_at: now,
-          reason: `re-created with topic id ${d.topicId}`,
-          state: existing,
-        });
-        delete m.topics[name];
-        recreated.add(name);
-        if (this.ctx.snapshot && this.ctx.snapshot.state === 'in-progress' && this.ctx.snapshot.end_offsets[name]) {
-          const next = successorSnapshot(this.ctx.snapshot, name, d.topicId, new Date(now), m.snapshots);
-          log.info('snapshot ends with the old incarnation of a re-created topic; a new snapshot follows the new one', {
-            topic: name,
-            ended: this.ctx.snapshot.id,
-            snapshot: next.id,
-          });
-          m.snapshots.push(next);
-          this.ctx.snapshot = next;
-        }
-      }
-      if (this.ctx.snapshot) (this.ctx.snapshot.topic_ids ??= {})[name] = d.topicId;
-      const t: TopicState = m.topics[name] ?? {
-        topic_id: d.topicId,
-        partition_count: d.partitions.length,
-        replication_factor: d.replicationFactor,
-        configs: {},
-        timestamp_type: 'CreateTime',
-        partitions: {},
-      };
-      t.partition_count = d.partitions.length;
-      t.replication_factor = d.replicationFactor;
-      t.configs = c.overrides;
-      t.timestamp_type = c.effective['message.timestamp.type'] === 'LogAppendTime' ? 'LogAppendTime' : 'CreateTime';
-      (t as TopicState & { cleanup_policy?: string }).cleanup_policy = c.effective['cleanup.policy'] ?? 'delete';
-      m.topics[name] = t;
-      this.ctx.topicInfo.set(name, d);
-      this.noteLeaders(d);
-    }
-    return recreated;
-  }
-
-  private noteLeaders(d: TopicDescription): void {
-    for (const p of d.partitions) {
-      this.ctx.leaders.set(pkey(d.name, p.partition), p.leader);
-      this.ctx.leaderEpochs.set(pkey(d.name, p.partition), p.leaderEpoch);
-    }
-  }
-
-  /** A PartitionWriter per partition, starting where the line left off (or at backup.start when new). */
-  private async createWriters(
-    parts: { topic: string; partition: number }[],
-    lso: Map<string, number>,
-    start: BackupOptions['start'] = this.o.start,
-  ): Promise<void> {
-    const o = { ...this.o, start };
-    const m = this.ctx.manifest;
-    // Start positions for partitions this line has not seen.
-    const unseen = parts.filter((p) => !m.topics[p.topic]!.partitions[String(p.partition)]);
-    let starts = new Map<string, number>();
-    if (unseen.length) {
-      if (o.start === 'earliest')
-        starts = await this.ctx.kafka('listing start offsets', () =>
-          listOffsets(this.ctx.admin, unseen, ListOffsetTimestamp.earliest),
-        );
-      else if (o.start === 'latest')
-        starts = new Map(unseen.map((p) => [pkey(p.topic, p.partition), lso.get(pkey(p.topic, p.partition)) ?? 0]));
-      else {
-        const ts = typeof o.start === 'number' ? o.start : Date.parse(o.start);
-        const byTime = await this.ctx.kafka('listing offsets by time', () =>
-          listOffsets(this.ctx.admin, unseen, BigInt(ts)),
-        );
-        for (const p of unseen) {
-          const k = pkey(p.topic, p.partition);
-          const v = byTime.get(k);
-          starts.set(k, v === undefined || v < 0 ? (lso.get(k) ?? 0) : v);
-        }
-      }
-      // partitions added to a topic the line already follows hold nothing it has seen: they are
-      // backed up from their first offset, whatever backup.start says about new topics
-      const grown = unseen.filter((p) => Object.keys(m.topics[p.topic]!.partitions).length > 0);
-      if (grown.length && o.start !== 'earliest') {
-        const first = await this.ctx.kafka('listing start offsets', () =>
-          listOffsets(this.ctx.admin, grown, ListOffsetTimestamp.earliest),
-        );
-        for (const [k, v] of first) starts.set(k, v);
-      }
-    }
-    for (const { topic, partition } of parts) {
-      const t = m.topics[topic]!;
-      const k = pkey(topic, partition);
-      const ps: PartitionState = (t.partitions[String(partition)] ??= {
-        start_offset: starts.get(k) ?? 0,
-        next_offset: starts.get(k) ?? 0,
-        files: [],
-        gaps: [],
-      });
-      const end =
-        o.mode === 'snapshot' ? this.ctx.snapshot.end_offsets[topic]![String(partition)]! : Number.POSITIVE_INFINITY;
-      const w = new PartitionWriter(
-        {
-          backupId: o.backupId,
-          runId: this.ctx.runId,
-          topic,
-          topicId: t.topic_id,
-          partition,
-          compacted: ((t as TopicState & { cleanup_policy?: string }).cleanup_policy ?? '').includes('compact'),
-          codec: o.codec,
-          level: o.level,
-          fileChecksum: o.fileChecksum,
-          batchSize: o.batchSize,
-          maxBatchBytes: o.maxBatchBytes,
-          segmentMaxBytes: o.segmentMaxBytes,
-          segmentMaxIntervalMs: o.segmentMaxIntervalSecs * 1000,
-          storage: o.storage,
-          onStored: (raw, stored, records) => {
-            this.ctx.progress.rawBytes += raw;
-            this.ctx.progress.storedBytes += stored;
-            this.ctx.progress.records += records;
-            const tp = (this.ctx.progress.topics[topic] ??= { records: 0, bytes: 0 });
-            tp.records += records;
-            tp.bytes += raw;
-          },
-        },
-        ps.next_offset,
-        end,
-      );
-      // KIP-320 across runs: the first fetch tells whether the log still holds what was read
-      if (ps.leader_epoch !== undefined) w.lastFetchedEpoch = w.committedEpoch = ps.leader_epoch;
-      this.ctx.writers.set(k, w);
-    }
-    this.ctx.progress.partitionsTotal = this.ctx.writers.size;
   }
 
   /**
@@ -454,14 +298,14 @@ class BackupEngine {
       if (!fresh.length) return;
       const described = await describeTopics(this.ctx.admin, fresh, true);
       const configs = await topicConfigs(this.ctx.admin, fresh);
-      this.registerTopics(fresh, described, configs, new Date().toISOString());
+      registerTopics(this.ctx, fresh, described, configs, new Date().toISOString());
       const parts = fresh.flatMap((t) =>
         (this.ctx.topicInfo.get(t)?.partitions ?? []).map((p) => ({ topic: t, partition: p.partition })),
       );
       const lso = await listOffsets(this.ctx.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted);
       for (const { topic, partition } of parts)
         (this.ctx.snapshot.end_offsets[topic] ??= {})[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
-      await this.createWriters(parts, lso, 'earliest');
+      await createWriters(this.ctx, parts, lso, 'earliest');
       log.info('new topics match the patterns; following them from their earliest offset', { topics: fresh });
     } catch (e) {
       log.warn('topic discovery failed; retrying later', { error: e });
@@ -514,7 +358,7 @@ class BackupEngine {
         continue;
       }
       const d = described.get(name)!;
-      this.noteLeaders(d);
+      noteLeaders(this.ctx, d);
       if (change.kind === 'grown') await this.followNewPartitions(d, change.added);
     }
     this.ctx.metadataStale = false;
@@ -591,7 +435,7 @@ class BackupEngine {
     for (const { partition } of parts) this.ctx.snapshot.end_offsets[d.name]![String(partition)] ??= 0;
     this.ctx.manifest.topics[d.name]!.partition_count = d.partitions.length;
     this.ctx.topicInfo.set(d.name, d);
-    await this.createWriters(parts, lso, 'earliest');
+    await createWriters(this.ctx, parts, lso, 'earliest');
     log.info('partitions were added to a followed topic; following them from their first offset', {
       topic: d.name,
       partitions: added,
