@@ -14,7 +14,7 @@ import { successorSnapshot } from './snapshots.ts';
 
 const log = logger('backup');
 
-type TopicsContext = Pick<
+export type TopicsContext = Pick<
   RunContext,
   | 'o'
   | 'runId'
