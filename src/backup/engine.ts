@@ -6,37 +6,30 @@
  * Memory: at most `maxConcurrentPartitions` partitions hold a slot (an open block and data file)
  * at a time; a partition with two blocks waiting for storage is left out of fetches until they
  * are written (backpressure), so a slow store slows fetching instead of filling memory.
+ *
+ * This file is the run itself: lease, slots, the loop that launches fetches through the source
+ * cluster's circuit breaker and handles their failures, the finish and the fail-safe. Its parts
+ * share a RunContext (run-context.ts): prepare.ts starts the run, topics.ts records topics and
+ * creates writers, cluster-follower.ts follows the cluster, fetcher.ts is the fetch path,
+ * checkpointer.ts commits, captures offsets and applies retention, result.ts reports.
  */
-import { hostname } from 'node:os';
-import { InterruptedError, KafkaError, PartialFailureError, UsageError } from '../errors.ts';
-import type { Manifest, Snapshot } from '../format/manifest.ts';
-import { MANIFEST_FORMAT, MANIFEST_VERSION } from '../format/manifest.ts';
-import {
-  describeTopics,
-  IsolationLevel,
-  ListOffsetTimestamp,
-  listOffsets,
-  pkey,
-  topicConfigs,
-} from '../kafka/admin-helpers.ts';
+import { InterruptedError, KafkaError, PartialFailureError } from '../errors.ts';
+import type { Snapshot } from '../format/manifest.ts';
+import { pkey } from '../kafka/admin-helpers.ts';
 import { createAdmin, kafkaError } from '../kafka/client.ts';
 import { captureConsumerOffsets } from '../offsets/capture.ts';
 import { BackupLine, FencedError } from '../repository/line.ts';
-import { recordedSnapshotTime } from '../repository/test-hooks.ts';
 import { probeConditionalWrites } from '../storage/probe.ts';
 import { CircuitBreaker, CircuitOpenError } from '../util/circuit-breaker.ts';
 import { logger } from '../util/log.ts';
-import { VERSION } from '../version.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { ClusterFollower } from './cluster-follower.ts';
 import { Fetcher } from './fetcher.ts';
 import type { BackupOptions } from './options.ts';
 import type { PartitionWriter } from './partition-writer.ts';
+import { prepare } from './prepare.ts';
 import { type BackupResult, buildResult, snapshotProgress } from './result.ts';
 import { LEASE_TTL_MS, RunContext, sleep } from './run-context.ts';
-import { snapshotId } from './snapshots.ts';
-import { selectTopics } from './topic-patterns.ts';
-import { createWriters, registerTopics } from './topics.ts';
 
 const log = logger('backup');
 /**
@@ -135,7 +128,7 @@ class BackupEngine {
       leaseTimer = setInterval(() => {
         this.ctx.line.renewLease(LEASE_TTL_MS).catch((e) => log.warn('lease renewal failed', { error: e }));
       }, LEASE_TTL_MS / 3);
-      await this.prepare();
+      await prepare(this.ctx);
       await this.loop();
       return await this.finish();
     } catch (e) {
@@ -147,109 +140,6 @@ class BackupEngine {
       await this.ctx.line.releaseLease().catch(() => undefined);
       await this.ctx.admin.close().catch(() => undefined);
     }
-  }
-
-  /** Topics, snapshot end offsets, start positions, and the first generation of this run. */
-  private async prepare(): Promise<void> {
-    const o = this.o;
-    const writer = { run_id: this.ctx.runId, host: hostname(), pid: process.pid, tool_version: VERSION };
-    // offsets and metadata only: the writer never needs the file lists of earlier runs
-    const prev = await this.ctx.line.openForWrite(writer);
-    const md = await this.ctx.kafka('reading cluster metadata', () => this.ctx.admin.metadata({}));
-    if (prev && prev.source.cluster_id !== md.id && !o.allowSourceChange) {
-      throw new UsageError(
-        `backup line ${o.backupId} holds data of Kafka cluster ${prev.source.cluster_id}, but ${o.source.bootstrap_servers.join(',')} is cluster ${md.id}`,
-        {
-          hint: 'use another backup_id for this cluster, or set backup.allow_source_change: true if the cluster was rebuilt on purpose',
-        },
-      );
-    }
-    const all = await this.ctx.kafka('listing topics', () => this.ctx.admin.listTopics({ includeInternals: true }));
-    const selected = selectTopics(all, o.topics);
-    if (selected.length === 0 && !o.allowEmpty) {
-      throw new UsageError(
-        `no topic matches include ${JSON.stringify(o.topics.include ?? ['*'])} exclude ${JSON.stringify(o.topics.exclude ?? [])} on ${o.source.bootstrap_servers.join(',')}`,
-        {
-          hint: 'check source.topics patterns (globs, or ~regex), or set backup.allow_empty: true',
-          code: 'NOTHING_MATCHED',
-        },
-      );
-    }
-    const described = await this.ctx.kafka('describing topics', () => describeTopics(this.ctx.admin, selected, true));
-    const configs = await this.ctx.kafka('reading topic configs', () => topicConfigs(this.ctx.admin, selected));
-
-    const now = new Date().toISOString();
-    const m: Manifest = prev ?? {
-      format: MANIFEST_FORMAT,
-      version: MANIFEST_VERSION,
-      backup_id: o.backupId,
-      generation: 0,
-      created_at: now,
-      writer: { run_id: this.ctx.runId, host: '', pid: 0, tool_version: VERSION },
-      source: { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers },
-      topics: {},
-      snapshots: [],
-      retired_topics: [],
-    };
-    m.source = { cluster_id: md.id, bootstrap_servers: o.source.bootstrap_servers };
-    m.retired_topics ??= [];
-
-    this.ctx.manifest = m;
-    const recreated = registerTopics(this.ctx, selected, described, configs, now);
-
-    const parts = [...this.ctx.topicInfo.values()].flatMap((t) =>
-      t.partitions.map((p) => ({ topic: t.name, partition: p.partition })),
-    );
-    // Snapshot: resume the one a crashed or interrupted run left, keeping its end offsets.
-    const resumable = [...m.snapshots].reverse().find((s) => s.state !== 'complete');
-    // a snapshot of a topic's old incarnation cannot be continued with the new one's offsets
-    const otherHistory =
-      resumable !== undefined &&
-      Object.keys(resumable.end_offsets).some(
-        (t) =>
-          recreated.has(t) ||
-          (resumable.topic_ids?.[t] !== undefined && resumable.topic_ids[t] !== m.topics[t]?.topic_id),
-      );
-    const lso = await this.ctx.kafka('listing end offsets', () =>
-      listOffsets(this.ctx.admin, parts, ListOffsetTimestamp.latest, IsolationLevel.readCommitted),
-    );
-    if (o.mode === 'snapshot' && resumable && resumable.mode === 'snapshot' && !otherHistory) {
-      this.ctx.snapshot = resumable;
-      this.ctx.snapshot.state = 'in-progress';
-      this.ctx.snapshot.run_id = this.ctx.runId;
-      log.info('resuming interrupted snapshot', { snapshot: resumable.id });
-    } else {
-      if (resumable) resumable.state = resumable.state === 'in-progress' ? 'failed' : resumable.state;
-      this.ctx.snapshot = {
-        id: snapshotId(new Date(), this.ctx.runId, m.snapshots),
-        run_id: this.ctx.runId,
-        mode: o.mode,
-        state: 'in-progress',
-        started_at: recordedSnapshotTime(now),
-        end_offsets: {},
-        ...(o.tags?.length ? { tags: [...o.tags] } : {}),
-      };
-      m.snapshots.push(this.ctx.snapshot);
-    }
-    for (const { topic, partition } of parts) {
-      (this.ctx.snapshot.topic_ids ??= {})[topic] = m.topics[topic]!.topic_id;
-      const ends = (this.ctx.snapshot.end_offsets[topic] ??= {});
-      if (ends[String(partition)] === undefined) ends[String(partition)] = lso.get(pkey(topic, partition)) ?? 0;
-    }
-
-    await createWriters(this.ctx, parts, lso);
-    this.ctx.progress.partitionsTotal = this.ctx.writers.size;
-    m.writer = writer;
-    this.ctx.manifest = m;
-    await this.ctx.line.commit(m);
-    log.info('backup started', {
-      backup_id: o.backupId,
-      snapshot: this.ctx.snapshot.id,
-      mode: o.mode,
-      topics: selected.length,
-      partitions: this.ctx.writers.size,
-      generation: m.generation,
-    });
   }
 
   private eligible(w: PartitionWriter): boolean {
