@@ -3,7 +3,6 @@
  * topics that start to match the patterns, and what metadata says of the followed ones (leaders,
  * added partitions, a topic deleted or re-created). The engine's loop calls it between fetches.
  */
-
 import {
   describeTopics,
   IsolationLevel,
@@ -34,6 +33,7 @@ export class ClusterFollower {
   private readonly checkpointer: Pick<Checkpointer, 'checkpoint'>;
   /** Continuous mode: followed topics found deleted or re-created, whose writers are being let go. */
   readonly leaving = new Set<string>();
+  /** The result's topics_gone. */
   readonly gone: TopicGone[] = [];
   private lastDiscovery = Date.now();
   private lastEndsRefresh = 0;
