@@ -1,4 +1,5 @@
-# Test certificates for the secure Kafka broker (kafka-secure in kafka.sh). Sourced, not run.
+# Test certificates for the secure Kafka broker (kafka-secure in kafka.sh) and the TLS test schema
+# registries (schema.sh; a set of their own). Sourced, not run.
 #
 # certs_ensure DIR writes, once (a later call with the files present does nothing):
 #   ca.pem, ca.key                 the test CA (trusted by the broker and the clients)

@@ -84,46 +84,68 @@ export class RegistryClient {
     }
     if (this.o.authorization) headers['authorization'] = this.o.authorization;
     return new Promise<T>((resolve, reject) => {
-      const req = (isHttps ? https : http).request(
-        url,
-        { method, headers, agent: this.agent(url.origin, isHttps), timeout: this.o.timeoutMs ?? 30_000 },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', (e) => reject(new SchemaRegistryError(`${where}: ${e.message}`, 0, 0, { cause: e })));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            let doc: unknown;
-            try {
-              doc = text ? JSON.parse(text) : null;
-            } catch {
-              doc = null;
-            }
-            if (status >= 200 && status < 300) return resolve(doc as T);
-            const err = doc as { error_code?: number; message?: string } | null;
-            reject(
-              new SchemaRegistryError(
-                `${where} answered ${status}${err?.message ? `: ${err.message}` : ''}`,
-                status,
-                err?.error_code ?? 0,
-                { hint: hintFor(status) },
-              ),
-            );
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.o.timeoutMs ?? 30_000} ms`)));
-      req.on('error', (e) =>
+      const failed = (e: Error) => {
+        const tlsHint = isHttps ? tlsFailureHint(e as NodeJS.ErrnoException) : null;
         reject(
-          new SchemaRegistryError(`${where}: ${e.message}`, 0, 0, {
+          new SchemaRegistryError(`${where}: ${tlsHint ? `TLS: ${opensslReason(e.message)}` : e.message}`, 0, 0, {
             cause: e,
-            hint: 'check the registry URL and that it is reachable',
+            // a certificate or key problem stays one on every retry and every URL: fail at once
+            ...(tlsHint ? { canRetry: false } : {}),
+            hint: tlsHint ?? 'check the registry URL and that it is reachable',
           }),
-        ),
-      );
+        );
+      };
+      let req: http.ClientRequest;
+      try {
+        req = this.send(isHttps, url, method, headers, resolve, reject, where);
+      } catch (e) {
+        // TLS material that does not load (a wrong key password) throws here, not as an event
+        return failed(e as Error);
+      }
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.o.timeoutMs ?? 30_000} ms`)));
+      req.on('error', failed);
       req.end(payload);
     });
+  }
+
+  private send<T>(
+    isHttps: boolean,
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    resolve: (v: T) => void,
+    reject: (e: unknown) => void,
+    where: string,
+  ): http.ClientRequest {
+    return (isHttps ? https : http).request(
+      url,
+      { method, headers, agent: this.agent(url.origin, isHttps), timeout: this.o.timeoutMs ?? 30_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => reject(new SchemaRegistryError(`${where}: ${e.message}`, 0, 0, { cause: e })));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          let doc: unknown;
+          try {
+            doc = text ? JSON.parse(text) : null;
+          } catch {
+            doc = null;
+          }
+          if (status >= 200 && status < 300) return resolve(doc as T);
+          const err = doc as { error_code?: number; message?: string } | null;
+          reject(
+            new SchemaRegistryError(
+              `${where} answered ${status}${err?.message ? `: ${err.message}` : ''}`,
+              status,
+              err?.error_code ?? 0,
+              { hint: hintFor(status) },
+            ),
+          );
+        });
+      },
+    );
   }
 
   private agent(origin: string, isHttps: boolean): http.Agent {
@@ -207,9 +229,21 @@ export class RegistryClient {
     return this.request('PUT', `/mode${force ? '?force=true' : ''}`, { mode });
   }
 
-  /** The version of the subject holding exactly this schema, or null when none does. */
-  lookup(subject: string, s: NewSchema): Promise<SubjectVersion | null> {
-    return orNull(this.request<SubjectVersion>('POST', `/subjects/${enc(subject)}`, body(s)));
+  /** The version of the subject holding exactly this schema (soft-deleted ones too with deleted), or null. */
+  lookup(subject: string, s: NewSchema, deleted = false): Promise<SubjectVersion | null> {
+    return orNull(
+      this.request<SubjectVersion>('POST', `/subjects/${enc(subject)}${deleted ? '?deleted=true' : ''}`, body(s)),
+    );
+  }
+
+  /** Soft-deletes one version (its id keeps resolving through /schemas/ids/{id}). */
+  softDeleteVersion(subject: string, version: number): Promise<unknown> {
+    return this.request('DELETE', `/subjects/${enc(subject)}/versions/${version}`);
+  }
+
+  /** Soft-deletes a subject: every version of it. */
+  softDeleteSubject(subject: string): Promise<unknown> {
+    return this.request('DELETE', `/subjects/${enc(subject)}`);
   }
 }
 
@@ -232,6 +266,41 @@ async function orNull<T>(p: Promise<T>): Promise<T | null> {
     if (e instanceof SchemaRegistryError && e.status === 404) return null;
     throw e;
   }
+}
+
+/** Certificate verification by our side (Node's codes for it). */
+const VERIFY_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** OpenSSL's reason ("tlsv13 alert certificate required") without its source file and line. */
+const opensslReason = (m: string) => /SSL routines:[^:]*:([^:]+):/.exec(m)?.[1] ?? m;
+
+/** The fix for a TLS failure (tls.* settings), or null when the error is not one. */
+export function tlsFailureHint(e: NodeJS.ErrnoException): string | null {
+  const code = e.code ?? '';
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return "the registry's certificate does not name the host of the URL: use the name it was issued for, or set tls.verify_hostname: false";
+  if (VERIFY_CODES.has(code))
+    return "the registry's certificate is not trusted: set tls.ca_file to the CA (PEM) that signed it";
+  if (/BAD_DECRYPT|BAD_PASSWORD|ERR_OSSL_.*DECRYPT/i.test(code) || /bad decrypt/i.test(e.message))
+    return 'tls.key_file is encrypted and could not be opened: check tls.key_password_file (or key_password)';
+  if (/CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|HANDSHAKE_FAILURE|CERTIFICATE_UNKNOWN/i.test(code))
+    return 'the registry refused the TLS handshake: it requires a client certificate its CA signed; set tls.cert_file and tls.key_file';
+  if (/KEY_VALUES_MISMATCH|NO_START_LINE|PEM|ASN1|DECODER/i.test(code))
+    return 'tls.cert_file, tls.key_file or tls.ca_file is not valid PEM, or the key does not belong to the certificate';
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code.startsWith('ERR_OSSL_'))
+    return 'the TLS connection to the registry failed: check the tls settings (ca_file, cert_file, key_file) and that the URL serves HTTPS';
+  return null;
 }
 
 function hintFor(status: number): string {

@@ -7,8 +7,9 @@
  */
 import { UsageError } from '../errors.ts';
 import type { RegistryClient } from './client.ts';
-import { registrationOrder } from './order.ts';
+import { type OrderedSchema, registrationOrder } from './order.ts';
 import type { RemapResult, RemapStep } from './remap.ts';
+import { applyAfterRegistration, applyCompatibility } from './settings.ts';
 import { qualify } from './subjects.ts';
 import type { RegistryCapture } from './types.ts';
 
@@ -49,7 +50,17 @@ export async function preserveIds(
       target_version: register ? v.version : null,
     });
   }
-  if (o.dryRun || todo.length === 0) return { steps, ids, compatibility_applied: [] };
+  if (o.dryRun) return { steps, ids, compatibility_applied: [], mode_applied: [], soft_deleted: [] };
+  // per-subject state after the registrations (IMPORT mode checks no compatibility), even when
+  // every id was present already: a re-run completes what an interrupted one left out
+  if (todo.length > 0) await importVersions(target, todo, o.context);
+  const compatibility_applied = await applyCompatibility(target, capture, o.context);
+  const after = await applyAfterRegistration(target, capture, steps, o.context, (s) => s.source_version);
+  return { steps, ids, compatibility_applied, ...after };
+}
+
+/** Registers the versions under their ids with the target in IMPORT mode, then sets the mode back. */
+async function importVersions(target: RegistryClient, todo: OrderedSchema[], context: string): Promise<void> {
   const previous = (await target.mode()) ?? 'READWRITE';
   await target.setGlobalMode('IMPORT', true);
   try {
@@ -57,18 +68,11 @@ export async function preserveIds(
       const schema = {
         schema: v.schema,
         schemaType: v.schema_type,
-        references: v.references.map((r) => ({ ...r, subject: qualify(o.context, r.subject) })),
+        references: v.references.map((r) => ({ ...r, subject: qualify(context, r.subject) })),
       };
-      await target.registerWithId(qualify(o.context, subject), schema, v.id, v.version);
+      await target.registerWithId(qualify(context, subject), schema, v.id, v.version);
     }
   } finally {
     await target.setGlobalMode(previous, true);
   }
-  const compatibility_applied: string[] = [];
-  for (const [subject, s] of Object.entries(capture.subjects))
-    if (s.compatibility) {
-      await target.setCompatibility(qualify(o.context, subject), s.compatibility);
-      compatibility_applied.push(subject);
-    }
-  return { steps, ids, compatibility_applied };
 }

@@ -9,6 +9,7 @@
 import type { NewSchema, RegistryClient } from './client.ts';
 import { SchemaRegistryError } from './errors.ts';
 import { registrationOrder, versionKey } from './order.ts';
+import { applyAfterRegistration, applyCompatibility } from './settings.ts';
 import { qualify } from './subjects.ts';
 import type { RegistryCapture } from './types.ts';
 
@@ -27,8 +28,12 @@ export interface RemapResult {
   steps: RemapStep[];
   /** Source id → target id, for every id whose target id is known. */
   ids: Map<number, number>;
-  /** Per-subject compatibility levels applied to the target after registration. */
+  /** Per-subject compatibility levels applied to the target before registration. */
   compatibility_applied: string[];
+  /** Per-subject modes applied to the target after registration (settings.ts). */
+  mode_applied: string[];
+  /** Versions soft-deleted on the target because they were captured as deleted. */
+  soft_deleted: { subject: string; version: number }[];
 }
 
 export async function remapIds(
@@ -39,6 +44,7 @@ export async function remapIds(
   const steps: RemapStep[] = [];
   const ids = new Map<number, number>();
   const targetVersions = new Map<string, number | null>();
+  const compatibility_applied = o.dryRun ? [] : await applyCompatibility(target, capture, o.context);
   for (const { subject, v } of registrationOrder(capture)) {
     const ts = qualify(o.context, subject);
     const refsKnown = v.references.every((r) => targetVersions.get(versionKey(r.subject, r.version)) != null);
@@ -51,7 +57,7 @@ export async function remapIds(
         version: targetVersions.get(versionKey(r.subject, r.version)) ?? r.version,
       })),
     };
-    let found = refsKnown ? await target.lookup(ts, schema) : null;
+    let found = refsKnown ? await target.lookup(ts, schema, v.deleted) : null;
     let action: RemapStep['action'] = 'exists';
     if (!found && !o.dryRun) {
       action = 'register';
@@ -69,7 +75,7 @@ export async function remapIds(
           );
         throw e;
       }
-      found = await target.lookup(ts, schema);
+      found = await target.lookup(ts, schema, v.deleted);
       if (!found)
         throw new SchemaRegistryError(`the target registry registered ${ts} but does not find it by lookup`, 0, 0, {
           hint: 'check the target registry (a second writer, or a registry in READONLY mode)',
@@ -86,12 +92,8 @@ export async function remapIds(
       target_version: found?.version ?? null,
     });
   }
-  const compatibility_applied: string[] = [];
-  if (!o.dryRun)
-    for (const [subject, s] of Object.entries(capture.subjects))
-      if (s.compatibility) {
-        await target.setCompatibility(qualify(o.context, subject), s.compatibility);
-        compatibility_applied.push(subject);
-      }
-  return { steps, ids, compatibility_applied };
+  const after = o.dryRun
+    ? { mode_applied: [], soft_deleted: [] }
+    : await applyAfterRegistration(target, capture, steps, o.context, (s) => s.target_version);
+  return { steps, ids, compatibility_applied, ...after };
 }

@@ -8,16 +8,41 @@
  *   KB_SR_SOURCE_URL  default http://127.0.0.1:18081
  *   KB_SR_TARGET_URL  default http://127.0.0.1:18082
  *   KB_SR_IMPORT_URL  default http://127.0.0.1:18083
+ *   KB_SR_TLS_URL     default https://127.0.0.1:18084   srfake over TLS (part of schema-registry)
+ *   KB_SR_MTLS_URL    default https://127.0.0.1:18085   srfake over TLS, client certificate required
+ *
+ * The TLS registries' certificates (srTlsFiles) are written by scripts/services/certs.sh into the
+ * services' state folder; registryRequest trusts their CA and presents the client certificate.
  *
  * All are shared by every test file that runs at once: a test that resets one (resetRegistry)
  * must hold lockRegistries() for as long as it relies on its content.
  */
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import { join, resolve } from 'node:path';
 import { lockTestResource, REPO_ROOT, run } from './kafka.ts';
 
 export const SR_SOURCE_URL = process.env['KB_SR_SOURCE_URL'] ?? 'http://127.0.0.1:18081';
 export const SR_TARGET_URL = process.env['KB_SR_TARGET_URL'] ?? 'http://127.0.0.1:18082';
 export const SR_IMPORT_URL = process.env['KB_SR_IMPORT_URL'] ?? 'http://127.0.0.1:18083';
+export const SR_TLS_URL = process.env['KB_SR_TLS_URL'] ?? 'https://127.0.0.1:18084';
+export const SR_MTLS_URL = process.env['KB_SR_MTLS_URL'] ?? 'https://127.0.0.1:18085';
+
+/** The TLS registries' certificate files (scripts/services/schema.sh, certs.sh). */
+export function srTlsFiles() {
+  const dir = resolve(process.env['KB_STATE_DIR'] ?? resolve(REPO_ROOT, '.services'), 'schema-registry/certs');
+  return {
+    dir,
+    ca: join(dir, 'ca.pem'),
+    otherCa: join(dir, 'other-ca.pem'),
+    cert: join(dir, 'client.pem'),
+    key: join(dir, 'client.key'),
+    encryptedKey: join(dir, 'client-encrypted.key'),
+    keyPassword: join(dir, 'client-key.pass'),
+    otherCert: join(dir, 'other-client.pem'),
+    otherKey: join(dir, 'other-client.key'),
+  };
+}
 
 const SR_CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
 
@@ -25,9 +50,15 @@ const SR_CONTENT_TYPE = 'application/vnd.schemaregistry.v1+json';
  * Starts both registries unless they answer already (services.sh builds the binary on first use,
  * from the Go module proxy, then caches it). Returns their URLs.
  */
-export async function ensureSchemaRegistries(): Promise<{ source: string; target: string }> {
-  if (!((await answers(SR_SOURCE_URL)) && (await answers(SR_TARGET_URL)))) await services('start', 'schema-registry');
-  return { source: SR_SOURCE_URL, target: SR_TARGET_URL };
+export async function ensureSchemaRegistries(): Promise<{
+  source: string;
+  target: string;
+  tlsSource: string;
+  mtlsTarget: string;
+}> {
+  const urls = [SR_SOURCE_URL, SR_TARGET_URL, SR_TLS_URL, SR_MTLS_URL];
+  if (!(await Promise.all(urls.map(answers))).every(Boolean)) await services('start', 'schema-registry');
+  return { source: SR_SOURCE_URL, target: SR_TARGET_URL, tlsSource: SR_TLS_URL, mtlsTarget: SR_MTLS_URL };
 }
 
 /**
@@ -45,9 +76,7 @@ function services(action: 'start' | 'stop', name: string): Promise<unknown> {
 
 async function answers(url: string): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/mode`, { signal: AbortSignal.timeout(2000) });
-    await res.body?.cancel();
-    return res.ok;
+    return (await send(url, 'GET', '/mode', undefined, 2000)).status === 200;
   } catch {
     return false;
   }
@@ -65,8 +94,8 @@ export async function resetRegistry(url: string): Promise<void> {
     await services('start', 'schema-registry-import');
     return;
   }
-  const res = await fetch(`${url}/_kb/reset`, { method: 'POST' });
-  if (!res.ok) throw new Error(`reset of the registry at ${url} failed: HTTP ${res.status} ${await res.text()}`);
+  const res = await send(url, 'POST', '/_kb/reset');
+  if (res.status !== 200) throw new Error(`reset of the registry at ${url} failed: HTTP ${res.status} ${res.text}`);
 }
 
 /** One call to a registry's REST API; rejects with the registry's error body on a non-2xx answer. */
@@ -76,14 +105,53 @@ export async function registryRequest<T = unknown>(
   path: string,
   body?: unknown,
 ): Promise<T> {
-  const res = await fetch(`${url}${path}`, {
-    method,
-    headers: { 'content-type': SR_CONTENT_TYPE, accept: SR_CONTENT_TYPE },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${url}${path}: HTTP ${res.status} ${text}`);
+  const { status, text } = await send(url, method, path, body);
+  if (status < 200 || status >= 300) throw new Error(`${method} ${url}${path}: HTTP ${status} ${text}`);
   return (text === '' ? undefined : JSON.parse(text)) as T;
+}
+
+/** fetch for http; node:https for https, trusting the test CA and presenting the client certificate. */
+async function send(
+  url: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs = 30_000,
+): Promise<{ status: number; text: string }> {
+  const headers = { 'content-type': SR_CONTENT_TYPE, accept: SR_CONTENT_TYPE };
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  if (!url.startsWith('https:')) {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers,
+      signal: AbortSignal.timeout(timeoutMs),
+      ...(payload === undefined ? {} : { body: payload }),
+    });
+    return { status: res.status, text: await res.text() };
+  }
+  const f = srTlsFiles();
+  return new Promise((done, fail) => {
+    const req = https.request(
+      `${url}${path}`,
+      {
+        method,
+        headers,
+        timeout: timeoutMs,
+        ca: readFileSync(f.ca),
+        cert: readFileSync(f.cert),
+        key: readFileSync(f.key),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', fail);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    req.on('error', fail);
+    req.end(payload);
+  });
 }
 
 /**

@@ -30,25 +30,51 @@ export interface CodecLine {
   close(): Promise<void>;
 }
 
+/**
+ * A restore config of the line's backup into `<topic>-<name>` (added to `created`) with the given
+ * restore.schema_registry section; restore_id is the name.
+ */
+export function restoreConfig(line: CodecLine, name: string, schemaRegistry: Record<string, unknown>): string {
+  const to = `${line.topic}-${name}`;
+  line.created.push(to);
+  return writeConfig(line.dir, `${name}.yaml`, {
+    backup_id: line.backupId,
+    target: { bootstrap_servers: [KAFKA_BOOTSTRAP] },
+    storage: line.storage,
+    restore: { restore_id: name, topic_mapping: { [line.topic]: to }, schema_registry: schemaRegistry },
+  });
+}
+
 export const views = (m: Map<string, SchemaRecordView>) =>
   Object.fromEntries([...m].map(([k, v]) => [k, comparable(v)]));
 
 export async function backedUpCodecLine(
   name: string,
-  o: { targets: string[]; partitions: number; perFormat: number; configs?: Record<string, string> },
+  o: {
+    targets: string[];
+    partitions: number;
+    perFormat: number;
+    configs?: Record<string, string>;
+    /** The source registry (default SR_SOURCE_URL) and its backup.schema_registry section. */
+    source?: { url: string; config: Record<string, unknown> };
+    /** Runs after the schemas are registered and the records produced, before the backup. */
+    prepare?: (topic: string, schemas: TestSchemas) => Promise<void>;
+  },
 ): Promise<CodecLine> {
   const release = await lockRegistries();
-  for (const url of [SR_SOURCE_URL, ...o.targets]) await resetRegistry(url);
+  const source = o.source ?? { url: SR_SOURCE_URL, config: { url: SR_SOURCE_URL } };
+  for (const url of [source.url, ...o.targets]) await resetRegistry(url);
   const topic = await createTopic(uniqueTopic(name), { partitions: o.partitions, configs: o.configs ?? {} });
-  const schemas = await registerTestSchemas(SR_SOURCE_URL, topic);
+  const schemas = await registerTestSchemas(source.url, topic);
   const expected = await produceSchemaRecords(topic, schemas, { perFormat: o.perFormat, partitions: o.partitions });
+  await o.prepare?.(topic, schemas);
   const dir = tempDir(name);
   const storage = { backend: 'filesystem', path: join(dir, 'backups') };
   const backup = writeConfig(dir, 'backup.yaml', {
     backup_id: name,
     source: { bootstrap_servers: [KAFKA_BOOTSTRAP], topics: { include: [topic] } },
     storage,
-    backup: { schema_registry: { url: SR_SOURCE_URL } },
+    backup: { schema_registry: source.config },
   });
   const r = await cli(['backup', '-c', backup]);
   assert.equal(r.code, 0, r.stderr);

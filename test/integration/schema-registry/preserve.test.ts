@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { cli, jsonOut, writeConfig } from '../../helpers/cli.ts';
+import { cli, jsonOut } from '../../helpers/cli.ts';
 import { KAFKA_BOOTSTRAP } from '../../helpers/kafka.ts';
 import { dumpTopic } from '../../helpers/peers.ts';
 import {
@@ -19,7 +19,7 @@ import {
   SR_IMPORT_URL,
 } from '../../helpers/schema-registry.ts';
 import { decodeTopicWithRegistry, type TestSchemas } from '../../helpers/sr-codec.ts';
-import { backedUpCodecLine, type CodecLine, views } from './codec-line.ts';
+import { backedUpCodecLine, type CodecLine, restoreConfig as restoreConfigOf, views } from './codec-line.ts';
 
 let line: CodecLine;
 
@@ -34,19 +34,7 @@ after(async () => {
   await line?.close();
 });
 
-const restoreConfig = (name: string) => {
-  line.created.push(`${line.topic}-${name}`);
-  return writeConfig(line.dir, `${name}.yaml`, {
-    backup_id: line.backupId,
-    target: { bootstrap_servers: [KAFKA_BOOTSTRAP] },
-    storage: line.storage,
-    restore: {
-      restore_id: name,
-      topic_mapping: { [line.topic]: `${line.topic}-${name}` },
-      schema_registry: { url: SR_IMPORT_URL, strategy: 'preserve_ids' },
-    },
-  });
-};
+const restoreConfig = (name: string) => restoreConfigOf(line, name, { url: SR_IMPORT_URL, strategy: 'preserve_ids' });
 
 test('preserve_ids: same ids and versions on the target, records unchanged, every record decodes there', async () => {
   const before = await registryRequest<{ mode: string }>(SR_IMPORT_URL, 'GET', '/mode');
