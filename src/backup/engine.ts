@@ -1113,6 +1113,7 @@ class BackupEngine {
       if (this.o.mode === 'continuous') this.snapshot.end_offsets[w.o.topic]![String(w.o.partition)] = nextOffset;
     }
     if (!changed) return;
+    if (!final && this.o.mode === 'continuous') await this.beforeCommit(added.size > 0);
     if (final) {
       this.snapshot.state = final;
       this.snapshot.finished_at = recordedSnapshotTime(new Date().toISOString());
@@ -1120,6 +1121,14 @@ class BackupEngine {
     await this.line.commit(this.manifest, added);
     await this.line.renewLease(LEASE_TTL_MS);
     log.debug('checkpoint', { generation: this.manifest.generation });
+  }
+
+  /** backup.schema_registry in continuous mode: a capture covering the files this commit lists. */
+  private async beforeCommit(listing: boolean): Promise<void> {
+    if (!this.o.atCheckpoint) return;
+    const topics = [...this.topicInfo.keys()];
+    const s = this.snapshot;
+    Object.assign(s, await this.o.atCheckpoint({ snapshotId: s.id, topics, endOffsets: s.end_offsets, listing }));
   }
 
   private async closeAll(): Promise<void> {
