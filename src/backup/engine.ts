@@ -1112,8 +1112,8 @@ class BackupEngine {
       this.progress.files += files.length;
       if (this.o.mode === 'continuous') this.snapshot.end_offsets[w.o.topic]![String(w.o.partition)] = nextOffset;
     }
+    if (!final && this.o.mode === 'continuous' && (await this.beforeCommit(added.size > 0, changed))) changed = true;
     if (!changed) return;
-    if (!final && this.o.mode === 'continuous') await this.beforeCommit(added.size > 0);
     if (final) {
       this.snapshot.state = final;
       this.snapshot.finished_at = recordedSnapshotTime(new Date().toISOString());
@@ -1123,12 +1123,17 @@ class BackupEngine {
     log.debug('checkpoint', { generation: this.manifest.generation });
   }
 
-  /** backup.schema_registry in continuous mode: a capture covering the files this commit lists. */
-  private async beforeCommit(listing: boolean): Promise<void> {
-    if (!this.o.atCheckpoint) return;
-    const topics = [...this.topicInfo.keys()];
+  /**
+   * backup.schema_registry in continuous mode: a capture covering the files this commit lists.
+   * True when it changed the snapshot (a capture that caught up commits by itself).
+   */
+  private async beforeCommit(listing: boolean, committing: boolean): Promise<boolean> {
+    if (!this.o.atCheckpoint) return false;
     const s = this.snapshot;
-    Object.assign(s, await this.o.atCheckpoint({ snapshotId: s.id, topics, endOffsets: s.end_offsets, listing }));
+    const topics = [...this.topicInfo.keys()];
+    const got = await this.o.atCheckpoint({ snapshotId: s.id, topics, endOffsets: s.end_offsets, listing, committing });
+    Object.assign(s, got);
+    return got !== undefined;
   }
 
   private async closeAll(): Promise<void> {

@@ -57,6 +57,8 @@ export class RegistryCapturer {
   private lastFull = 0;
   private lastAttempt = 0;
   private failing = false;
+  /** The reference last given to the engine (JSON), to tell whether a capture adds anything. */
+  private returned = '';
 
   private readonly source: CaptureSource;
   private readonly storage: StorageBackend;
@@ -69,16 +71,23 @@ export class RegistryCapturer {
 
   /**
    * At a continuous checkpoint, before its commit. `listing`: the commit lists data files not
-   * listed before. Returns the reference to record, or undefined to keep the snapshot's.
+   * listed before; `committing`: it commits anyway. Returns the reference to record, or
+   * undefined to keep the snapshot's (then nothing needs committing on its account).
    */
-  async atCheckpoint(p: CapturePoint & { listing: boolean }): Promise<Pick<Snapshot, 'schema_registry'> | undefined> {
+  async atCheckpoint(
+    p: CapturePoint & { listing: boolean; committing: boolean },
+  ): Promise<Pick<Snapshot, 'schema_registry'> | undefined> {
     const now = Date.now();
     const interval = this.source.intervalSecs * 1000;
     // after a failure, wait the interval before asking the registry again
     if (this.failing && now - this.lastAttempt < interval) return undefined;
-    if (!p.listing && now - this.lastFull < interval) return undefined;
+    if (!p.listing && !this.failing && now - this.lastFull < interval) return undefined;
     try {
-      return await this.capture(p);
+      const before = this.returned;
+      const got = await this.capture(p);
+      // a checkpoint with nothing else to commit commits only a capture that says something new
+      if (!p.committing && JSON.stringify(got.schema_registry) === before) return undefined;
+      return got;
     } catch (e) {
       this.stats.failures++;
       if (!this.failing)
@@ -127,6 +136,8 @@ export class RegistryCapturer {
       log.info('schema registry captured', { key: ref.key, subjects: ref.subjects, schemas: ref.schemas });
     }
     this.last = { capture, digest, ref };
-    return { schema_registry: { ...ref, covers: copyOffsets(p.endOffsets) } };
+    const out = { ...ref, covers: copyOffsets(p.endOffsets) };
+    this.returned = JSON.stringify(out);
+    return { schema_registry: out };
   }
 }
