@@ -23,7 +23,7 @@ import { backupDefaults } from '../src/backup/options.ts';
 import type { BackupSchemaRegistryConfig, RestoreSchemaRegistryConfig } from '../src/config/schema.ts';
 import { runRestore } from '../src/restore/engine.ts';
 import { restoreDefaults } from '../src/restore/options.ts';
-import { captureHook, remapHook } from '../src/schema-registry/hooks.ts';
+import { captureHooks, remapHook } from '../src/schema-registry/hooks.ts';
 import { FilesystemBackend } from '../src/storage/filesystem.ts';
 import { lockRegistries, registryRequest, resetRegistry } from '../test/helpers/schema-registry.ts';
 
@@ -101,8 +101,8 @@ try {
     source: conn,
     topics: { include: topics },
     storage,
-    beforeSnapshotCommit: captureHook(
-      { ...registry(SRC), include_deleted: false } as BackupSchemaRegistryConfig,
+    ...captureHooks(
+      { ...registry(SRC), include_deleted: false, capture_interval_secs: 60 } as BackupSchemaRegistryConfig,
       storage,
       'bench',
     ),

@@ -152,6 +152,7 @@ export class Checkpointer {
       this.ctx.progress.files += files.length;
       if (this.o.mode === 'continuous') this.ctx.snapshot.end_offsets[w.o.topic]![String(w.o.partition)] = nextOffset;
     }
+    if (!final && this.o.mode === 'continuous' && (await this.beforeCommit(added.size > 0, changed))) changed = true;
     if (!changed) return;
     if (final) {
       this.ctx.snapshot.state = final;
@@ -160,5 +161,18 @@ export class Checkpointer {
     await this.ctx.line.commit(this.ctx.manifest, added);
     await this.ctx.line.renewLease(LEASE_TTL_MS);
     log.debug('checkpoint', { generation: this.ctx.manifest.generation });
+  }
+
+  /**
+   * backup.schema_registry in continuous mode: a capture covering the files this commit lists.
+   * True when it changed the snapshot (a capture that caught up commits by itself).
+   */
+  private async beforeCommit(listing: boolean, committing: boolean): Promise<boolean> {
+    if (!this.o.atCheckpoint) return false;
+    const s = this.ctx.snapshot;
+    const topics = [...this.ctx.topicInfo.keys()];
+    const got = await this.o.atCheckpoint({ snapshotId: s.id, topics, endOffsets: s.end_offsets, listing, committing });
+    Object.assign(s, got);
+    return got !== undefined;
   }
 }

@@ -48,6 +48,19 @@ export interface BackupOptions {
     topics: string[];
     endOffsets: Snapshot['end_offsets'];
   }) => Promise<Pick<Snapshot, 'schema_registry'>>;
+  /**
+   * Continuous mode: called at every checkpoint, after the files it lists are taken from the
+   * writers and before the commit (`listing`: it lists new files or gaps; `committing`: it commits
+   * anyway). The fields it returns are recorded on the snapshot (the schema registry capture),
+   * and commit even a checkpoint with nothing else new; undefined changes nothing. Must not throw.
+   */
+  atCheckpoint?: (s: {
+    snapshotId: string;
+    topics: string[];
+    endOffsets: Snapshot['end_offsets'];
+    listing: boolean;
+    committing: boolean;
+  }) => Promise<Pick<Snapshot, 'schema_registry'> | undefined>;
   /** Aborting it stops the run gracefully: flush, list, checkpoint. */
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;

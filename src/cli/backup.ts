@@ -22,7 +22,7 @@ export function registerBackupCommand(program: Command): void {
       const { signal, dispose } = gracefulSignals();
       // Loaded here, not at the top: the engine brings the Kafka client and the metrics
       // prom-client, which --help, --version and the other commands must not pay for.
-      const [{ runBackup }, { startCommandMetrics }, { captureHook }] = await Promise.all([
+      const [{ runBackup }, { startCommandMetrics }, { captureHooks }] = await Promise.all([
         import('../backup/engine.ts'),
         import('../metrics/command.ts'),
         import('../schema-registry/hooks.ts'),
@@ -68,9 +68,7 @@ export function registerBackupCommand(program: Command): void {
         giveUpAfterSecs: b.give_up_after_secs,
         circuitBreaker: b.circuit_breaker,
         tags: b.tags,
-        ...(b.schema_registry
-          ? { beforeSnapshotCommit: captureHook(b.schema_registry, storage, config.backup_id) }
-          : {}),
+        ...(b.schema_registry ? captureHooks(b.schema_registry, storage, config.backup_id) : {}),
         ...(b.retention.max_age
           ? {
               retention: {

@@ -585,6 +585,7 @@ const BackupSchemaRegistry = z
     ...registryConnection,
     subjects: z.array(Pattern).optional(),
     include_deleted: z.boolean().default(false),
+    capture_interval_secs: int(1).default(60),
   })
   .superRefine(checkRegistryConnection);
 

@@ -97,7 +97,14 @@ export interface Snapshot {
   /** Storage key of the consumer-group offsets captured for this snapshot. */
   consumer_offsets?: string;
   /** The schema registry state captured for this snapshot (docs/format.md "Schema registry captures"). */
-  schema_registry?: { key: string; sha256: string; subjects: number; schemas: number };
+  schema_registry?: {
+    key: string;
+    sha256: string;
+    subjects: number;
+    schemas: number;
+    /** Continuous runs: offsets below which the capture covers the records (docs/format.md). */
+    covers?: Record<string, Record<string, number>>;
+  };
   error?: string;
   /** Labels from backup.tags; `forget --keep-tag` keeps snapshots carrying one of them. */
   tags?: string[];

@@ -26,6 +26,7 @@ export interface Deletion {
     | 'unreachable index'
     | 'unreachable chunk'
     | 'capture of a forgotten snapshot'
+    | 'superseded capture'
     | 'incomplete write';
   /** For an incomplete write: what the backend discards (StorageBackend.abortIncomplete). */
   write?: IncompleteWrite;
@@ -80,6 +81,9 @@ export function planDeletions(
   const snapshots = new Set(view.snapshots.map((s) => s.id));
   const consumed = new Set(view.snapshots.map((s) => s.consumer_offsets).filter(Boolean));
   const registries = new Set(view.snapshots.map((s) => s.schema_registry?.key).filter(Boolean));
+  // a continuous run writes a registry capture each time the state changes: the older ones of a
+  // kept snapshot are superseded (a capture being written is newer than the referenced one)
+  const currentRegistry = new Map(view.snapshots.map((s) => [s.id, s.schema_registry?.key ?? '']));
   const old = (o: ObjectInfo) => {
     // a backend that does not say when counts as just written: never deleted on a guess
     const t = o.lastModified?.getTime();
@@ -109,6 +113,7 @@ export function planDeletions(
     } else if (rel.startsWith('schema-registry/')) {
       const sid = rel.split('/')[1] ?? '';
       if (!snapshots.has(sid) && !registries.has(o.key)) why = 'capture of a forgotten snapshot';
+      else if (!registries.has(o.key) && o.key < (currentRegistry.get(sid) ?? '')) why = 'superseded capture';
     }
     if (why && old(o)) deletions.push({ key: o.key, size: o.size, why });
   }

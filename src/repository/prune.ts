@@ -337,6 +337,7 @@ export async function prune(storage: StorageBackend, backupId: string, o: PruneO
     'unreachable chunk',
     'superseded commit',
     'capture of a forgotten snapshot',
+    'superseded capture',
   ];
   deletions.sort((a, b) => order.indexOf(a.why) - order.indexOf(b.why) || (a.key < b.key ? -1 : 1));
   report.deleted = deletions.map((d) => ({ key: d.key, size: d.size, why: d.why }));

@@ -28,7 +28,7 @@ import { rawProduceV11 } from '../kafka/produce-raw-v11.ts';
 import { openExistingLine } from '../repository/line.ts';
 import { patchBatchIds } from '../schema-registry/batch-patch.ts';
 import type { SchemaRegistryRestoreReport } from '../schema-registry/restore-ids.ts';
-import type { SchemaIdRewriter } from '../schema-registry/rewriter.ts';
+import { addCounts, noCounts, type RewriteCounts, type SchemaIdRewriter } from '../schema-registry/rewriter.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
 import { retry } from '../util/retry.ts';
@@ -595,11 +595,16 @@ async function runJob(
   const inflight = new Map<number, { done: Promise<void>; bytes: number }[]>();
   let sendError: Error | null = null;
   /** Records waiting to be encoded per target partition; `first` is the stream index of the first. */
-  const pendingRecords = new Map<number, { records: KafkaRecord[]; bytes: number; codec: number; first: number }>();
+  const pendingRecords = new Map<
+    number,
+    { records: KafkaRecord[]; bytes: number; codec: number; first: number; ids: RewriteCounts }
+  >();
   const resumeEnd = new Map<number, number>();
   /** The stream reached the last record a previous run restored: check the target holds exactly it. */
-  const checkResumePoint = (tp: number, expected: KafkaRecord): Promise<void> =>
-    verifyLast(admin, leaders, job.targetTopic, tp, resumeEnd.get(tp)! - 1, expected);
+  const checkResumePoint = (tp: number, expected: KafkaRecord): Promise<void> => {
+    ids?.take(); // patched to compare only: a previous run produced it
+    return verifyLast(admin, leaders, job.targetTopic, tp, resumeEnd.get(tp)! - 1, expected);
+  };
   for (const tp of targetParts) {
     const b = plan.baselines[job.targetTopic]?.[String(tp)];
     if (b === undefined)
@@ -656,7 +661,14 @@ async function runJob(
       { hint: LANDING_HINT },
     );
   };
-  const enqueue = async (tp: number, batch: Buffer, records: number, expectedBase: number): Promise<void> => {
+  /** `counted`: what patching the batch's schema ids counted, confirmed once it is acknowledged. */
+  const enqueue = async (
+    tp: number,
+    batch: Buffer,
+    records: number,
+    expectedBase: number,
+    counted?: RewriteCounts,
+  ): Promise<void> => {
     if (sendError) {
       await settle(tp);
     }
@@ -669,6 +681,7 @@ async function runJob(
       .send(batch)
       .then((offset) => {
         checkLanding(tp, expectedBase, offset, records);
+        if (counted) ids?.confirm(counted);
         o.onProduced?.((performance.now() - sentAt) / 1000);
         progress.records += records;
         progress.bytes += batch.length;
@@ -698,9 +711,10 @@ async function runJob(
       producerEpoch: p.identity.producerEpoch,
       baseSequence: p.reserve(pr.records.length),
     });
-    await enqueue(tp, batch, pr.records.length, baseline.get(tp)! + pr.first);
+    await enqueue(tp, batch, pr.records.length, baseline.get(tp)! + pr.first, pr.ids);
   };
   const addRecord = async (tp: number, rec: KafkaRecord, codec: number): Promise<void> => {
+    const counted = ids?.take(); // rec's, patched just before
     let pr = pendingRecords.get(tp);
     if (pr && pr.codec !== codec) {
       await flushRecords(tp);
@@ -708,9 +722,10 @@ async function runJob(
     }
     if (!pr) {
       // account() already counted rec
-      pr = { records: [], bytes: 0, codec, first: written.get(tp)! - 1 };
+      pr = { records: [], bytes: 0, codec, first: written.get(tp)! - 1, ids: noCounts() };
       pendingRecords.set(tp, pr);
     }
+    if (counted) addCounts(pr.ids, counted);
     pr.records.push(rec);
     pr.bytes += (rec.key?.length ?? 0) + (rec.value?.length ?? 0) + 32;
     if (pr.records.length >= ENCODE_MAX_RECORDS || pr.bytes >= ENCODE_MAX_BYTES) await flushRecords(tp);
@@ -779,7 +794,13 @@ async function runJob(
                     producerEpoch: p.identity.producerEpoch,
                     baseSequence: p.reserve(h.recordsCount),
                   });
-                  await enqueue(tp, b, h.recordsCount, baseline.get(tp)! + written.get(tp)! - h.recordsCount);
+                  await enqueue(
+                    tp,
+                    b,
+                    h.recordsCount,
+                    baseline.get(tp)! + written.get(tp)! - h.recordsCount,
+                    ids?.take(),
+                  );
                   continue;
                 }
                 // a batch that is partly restored already: undo the accounting and take the record path

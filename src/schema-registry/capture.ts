@@ -13,6 +13,13 @@ export interface CaptureOptions {
   includeDeleted: boolean;
   context: string;
   snapshotId: string;
+  /**
+   * Continuous runs: what an earlier capture of this run read. A subject version never changes
+   * once registered, so versions already read are taken from here; the compatibility and mode
+   * settings are taken from `settingsFrom` (subjects it holds) instead of being read again.
+   */
+  versionCache?: Map<string, Omit<CapturedVersion, 'deleted'>>;
+  settingsFrom?: RegistryCapture | undefined;
 }
 
 export async function captureRegistry(client: RegistryClient, o: CaptureOptions): Promise<RegistryCapture> {
@@ -29,30 +36,40 @@ export async function captureRegistry(client: RegistryClient, o: CaptureOptions)
     const versions: CapturedVersion[] = [];
     const liveVersions = o.includeDeleted ? new Set(live.has(q) ? await client.listVersions(q, false) : []) : null;
     for (const version of await client.listVersions(q, o.includeDeleted)) {
-      const sv = await client.subjectVersion(q, version, o.includeDeleted);
-      const references = (sv.references ?? []).map((r) => ({
-        ...r,
-        subject: unqualify(o.context, r.subject) ?? r.subject,
-      }));
-      versions.push({
-        version: sv.version,
-        id: sv.id,
-        schema_type: sv.schemaType ?? 'AVRO',
-        schema: sv.schema,
-        references,
-        deleted: liveVersions ? !liveVersions.has(version) : false,
-      });
-      for (const r of references) if (!subjects[r.subject]) queue.push(r.subject);
+      const cacheKey = `${q}\u0000${version}`;
+      let v = o.versionCache?.get(cacheKey);
+      if (!v) {
+        const sv = await client.subjectVersion(q, version, o.includeDeleted);
+        v = {
+          version: sv.version,
+          id: sv.id,
+          schema_type: sv.schemaType ?? 'AVRO',
+          schema: sv.schema,
+          references: (sv.references ?? []).map((r) => ({
+            ...r,
+            subject: unqualify(o.context, r.subject) ?? r.subject,
+          })),
+        };
+        o.versionCache?.set(cacheKey, v);
+      }
+      versions.push({ ...v, deleted: liveVersions ? !liveVersions.has(version) : false });
+      for (const r of v.references) if (!subjects[r.subject]) queue.push(r.subject);
     }
-    subjects[subject] = { compatibility: await client.compatibility(q), mode: await client.mode(q), versions };
+    const known = o.settingsFrom?.subjects[subject];
+    subjects[subject] = known
+      ? { compatibility: known.compatibility, mode: known.mode, versions }
+      : { compatibility: await client.compatibility(q), mode: await client.mode(q), versions };
   }
+  const global = o.settingsFrom
+    ? o.settingsFrom.global
+    : { compatibility: await client.compatibility(), mode: await client.mode() };
   return {
     format: 'kafka-backup/schema-registry',
     version: 1,
     captured_at: new Date().toISOString(),
     snapshot_id: o.snapshotId,
     context: o.context,
-    global: { compatibility: await client.compatibility(), mode: await client.mode() },
+    global,
     subjects: Object.fromEntries(Object.entries(subjects).sort(([a], [b]) => a.localeCompare(b))),
   };
 }

@@ -3,36 +3,33 @@ import type { BackupOptions } from '../backup/options.ts';
 import type { BackupSchemaRegistryConfig, RestoreSchemaRegistryConfig } from '../config/schema.ts';
 import type { RestoreOptions } from '../restore/options.ts';
 import type { StorageBackend } from '../storage/backend.ts';
-import { logger } from '../util/log.ts';
-import { captureRegistry } from './capture.ts';
 import { registryClientFrom } from './connect.ts';
+import { RegistryCapturer } from './continuous.ts';
 import { prepareSchemaIds } from './restore-ids.ts';
-import { writeCapture } from './store.ts';
 
-const log = logger('schema-registry');
-
-/** backup.schema_registry: capture the registry state before the snapshot is committed. */
-export function captureHook(
+/**
+ * backup.schema_registry: capture the registry state before the snapshot's final commit and,
+ * in continuous mode, at the checkpoints that list new data files (src/schema-registry/continuous.ts).
+ */
+export function captureHooks(
   c: BackupSchemaRegistryConfig,
   storage: StorageBackend,
   backupId: string,
-): NonNullable<BackupOptions['beforeSnapshotCommit']> {
-  return async ({ snapshotId, topics }) => {
-    const client = registryClientFrom(c, 'backup.schema_registry');
-    try {
-      const capture = await captureRegistry(client, {
-        topics,
-        subjects: c.subjects,
-        includeDeleted: c.include_deleted,
-        context: c.context,
-        snapshotId,
-      });
-      const ref = await writeCapture(storage, backupId, capture);
-      log.info('schema registry captured', { key: ref.key, subjects: ref.subjects, schemas: ref.schemas });
-      return { schema_registry: ref };
-    } finally {
-      client.close();
-    }
+): Required<Pick<BackupOptions, 'beforeSnapshotCommit' | 'atCheckpoint'>> {
+  const capturer = new RegistryCapturer(
+    {
+      client: () => registryClientFrom(c, 'backup.schema_registry'),
+      subjects: c.subjects,
+      includeDeleted: c.include_deleted,
+      context: c.context,
+      intervalSecs: c.capture_interval_secs,
+    },
+    storage,
+    backupId,
+  );
+  return {
+    beforeSnapshotCommit: (p) => capturer.capture(p),
+    atCheckpoint: (p) => capturer.atCheckpoint(p),
   };
 }
 

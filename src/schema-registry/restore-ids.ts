@@ -10,7 +10,7 @@ import type { StorageBackend } from '../storage/backend.ts';
 import type { RegistryClient } from './client.ts';
 import { preserveIds } from './preserve.ts';
 import { type RemapStep, remapIds } from './remap.ts';
-import { type OnUnknownId, SchemaIdRewriter } from './rewriter.ts';
+import { addCounts, noCounts, type OnUnknownId, SchemaIdRewriter } from './rewriter.ts';
 import { readCapture } from './store.ts';
 import { ofTopic } from './subjects.ts';
 
@@ -51,21 +51,19 @@ export async function prepareSchemaIds(
     context: o.context,
     dryRun: o.dryRun,
   });
-  const rewriters = new Map<string, SchemaIdRewriter>();
+  // one per call (a job, or an attempt of one): its pending counts are its own records'
+  const rewriters: SchemaIdRewriter[] = [];
   const rewriterFor = (topic: string): SchemaIdRewriter | null => {
     if (!Object.keys(capture.subjects).some((s) => ofTopic(s, topic))) return null;
-    let r = rewriters.get(topic);
-    if (!r) rewriters.set(topic, (r = new SchemaIdRewriter(remap.ids, o.onUnknownId)));
+    const r = new SchemaIdRewriter(remap.ids, o.onUnknownId);
+    rewriters.push(r);
     return r;
   };
   const changed = [...remap.ids].filter(([s, t]) => s !== t).map(([source, target]) => ({ source, target }));
   const report = (): SchemaRegistryRestoreReport => {
-    let rewritten = 0;
-    const unknown: Record<string, number> = {};
-    for (const r of rewriters.values()) {
-      rewritten += r.counts.rewritten;
-      for (const [id, n] of Object.entries(r.counts.unknown)) unknown[id] = (unknown[id] ?? 0) + n;
-    }
+    const total = noCounts();
+    for (const r of rewriters) addCounts(total, r.counts);
+    const { rewritten, unknown } = total;
     const steps = remap.steps;
     return {
       strategy: o.strategy,

@@ -16,8 +16,25 @@ export interface RewriteCounts {
 
 export class UnknownSchemaIdError extends IntegrityError {}
 
+export const noCounts = (): RewriteCounts => ({ rewritten: 0, unknown: {} });
+
+/** Adds b's counts to a. */
+export function addCounts(a: RewriteCounts, b: RewriteCounts): void {
+  a.rewritten += b.rewritten;
+  for (const [id, n] of Object.entries(b.unknown)) a.unknown[id] = (a.unknown[id] ?? 0) + n;
+}
+
+/**
+ * One restore job's rewriter (a job runs its records in order, so what `patch` counted since the
+ * last `take` belongs to the records patched in between). Counts are of records produced: the
+ * engine takes what a batch's patches counted and confirms it when the broker acknowledged the
+ * batch, so a batch sent again after a produce failure, or a record patched only to compare it
+ * with what a previous run restored, is not counted twice.
+ */
 export class SchemaIdRewriter {
-  readonly counts: RewriteCounts = { rewritten: 0, unknown: {} };
+  /** Confirmed: keys and values of acknowledged batches. */
+  readonly counts: RewriteCounts = noCounts();
+  private open: RewriteCounts = noCounts();
   /** True when no id changes: with pass_through nothing needs to be looked at. */
   readonly identity: boolean;
   /** Every id of the captured state, mapped to its id on the target. */
@@ -45,7 +62,7 @@ export class SchemaIdRewriter {
     if (id < 0) return false;
     const to = this.map.get(id);
     if (to === undefined) {
-      this.counts.unknown[id] = (this.counts.unknown[id] ?? 0) + 1;
+      this.open.unknown[id] = (this.open.unknown[id] ?? 0) + 1;
       if (this.onUnknown === 'fail')
         throw new UnknownSchemaIdError(
           `${where()} carries schema id ${id}, which the snapshot's schema registry capture does not hold`,
@@ -58,7 +75,19 @@ export class SchemaIdRewriter {
     }
     if (to === id) return false;
     writeSchemaId(b, at, to);
-    this.counts.rewritten++;
+    this.open.rewritten++;
     return true;
+  }
+
+  /** What was patched since the last take (to confirm once those records are produced, or drop). */
+  take(): RewriteCounts {
+    const t = this.open;
+    this.open = noCounts();
+    return t;
+  }
+
+  /** The records t counted were acknowledged by the broker. */
+  confirm(t: RewriteCounts): void {
+    addCounts(this.counts, t);
   }
 }

@@ -25,6 +25,15 @@ export async function writeCapture(storage: StorageBackend, backupId: string, c:
   };
 }
 
+/**
+ * What a capture says, without when it was taken: two captures with the same digest hold the
+ * same registry state, so a continuous run keeps referencing the object it already wrote.
+ */
+export function stateDigest(c: RegistryCapture): string {
+  const { captured_at: _, ...state } = c;
+  return createHash('sha256').update(JSON.stringify(state)).digest('hex');
+}
+
 /** Reads and checks a capture; a digest mismatch or foreign object is an integrity error (exit 3). */
 export async function readCapture(storage: StorageBackend, ref: CaptureRef): Promise<RegistryCapture> {
   const bytes = await storage.get(ref.key);

@@ -44,4 +44,11 @@ export interface CaptureRef {
   sha256: string;
   subjects: number;
   schemas: number;
+  /**
+   * Continuous runs: per topic and partition, the offset below which every listed record is
+   * known to be covered (the snapshot's end offsets at the commit that recorded this reference,
+   * whose files were all written before the capture read the registry). Behind the snapshot's
+   * end offsets when later captures failed (registry unreachable). Absent: the whole snapshot.
+   */
+  covers?: Record<string, Record<string, number>>;
 }

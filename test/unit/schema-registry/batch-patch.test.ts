@@ -59,7 +59,7 @@ for (const [name, codec] of [
     assert.equal(got[2]!.value, null);
     assert.deepEqual(got[3]!.value, Buffer.from([0, 0, 0]), 'shorter than a wire header: untouched');
     assert.deepEqual(got[4]!.key, wire(70000, 'k4'));
-    assert.equal(rw.counts.rewritten, 3);
+    assert.equal(rw.take().rewritten, 3);
     for (let i = 0; i < got.length; i++) {
       assert.equal(got[i]!.offset, want[i]!.offset);
       assert.equal(got[i]!.timestamp, want[i]!.timestamp);
@@ -103,8 +103,13 @@ test('rewriter: an unknown id fails with the record named, or passes through and
   const got = decodeRecords(out.buf, out.h);
   assert.equal(schemaIdOf(got[0]!.key), 5);
   assert.equal(schemaIdOf(got[0]!.value), 2, 'unknown id kept');
-  assert.deepEqual(passing.counts.unknown, { '2': 2, '3': 1 });
-  assert.equal(passing.counts.rewritten, 2);
+  assert.deepEqual(passing.counts, { rewritten: 0, unknown: {} }, 'counted once the batch is acknowledged');
+  const counted = passing.take();
+  assert.deepEqual(counted.unknown, { '2': 2, '3': 1 });
+  assert.equal(counted.rewritten, 2);
+  assert.deepEqual(passing.take(), { rewritten: 0, unknown: {} }, 'taken once');
+  passing.confirm(counted);
+  assert.deepEqual(passing.counts, counted);
   assert.equal(new SchemaIdRewriter(new Map([[1, 1]]), 'pass_through').skip, true);
 });
 
