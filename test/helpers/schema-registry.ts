@@ -57,7 +57,9 @@ export async function ensureSchemaRegistries(): Promise<{
   mtlsTarget: string;
 }> {
   const urls = [SR_SOURCE_URL, SR_TARGET_URL, SR_TLS_URL, SR_MTLS_URL];
-  if (!(await Promise.all(urls.map(answers))).every(Boolean)) await services('start', 'schema-registry');
+  await whileStarting(async () => {
+    if (!(await Promise.all(urls.map(answers))).every(Boolean)) await services('start', 'schema-registry');
+  });
   return { source: SR_SOURCE_URL, target: SR_TARGET_URL, tlsSource: SR_TLS_URL, mtlsTarget: SR_MTLS_URL };
 }
 
@@ -66,8 +68,26 @@ export async function ensureSchemaRegistries(): Promise<{
  * the Go module proxy: about a minute of CPU, minutes at high load, then cached). Returns its URL.
  */
 export async function ensureImportRegistry(): Promise<string> {
-  if (!(await answers(SR_IMPORT_URL))) await services('start', 'schema-registry-import');
+  await whileStarting(async () => {
+    if (!(await answers(SR_IMPORT_URL))) await services('start', 'schema-registry-import');
+  });
   return SR_IMPORT_URL;
+}
+
+/**
+ * Runs a check-then-start or a restart of the registries with no other test process doing the
+ * same: without it, one file's restart of the IMPORT-capable registry (resetRegistry) and
+ * another's start of it (ensureImportRegistry) interleave, and one of them waits for a process
+ * the other has stopped (a CI failure of testbed.test.ts). A lock of its own, short-lived, so it
+ * can be taken with or without lockRegistries() held.
+ */
+async function whileStarting(fn: () => Promise<void>): Promise<void> {
+  const release = await lockTestResource('schema-registry-start.test-lock', 'starting the schema registries');
+  try {
+    await fn();
+  } finally {
+    await release();
+  }
 }
 
 function services(action: 'start' | 'stop', name: string): Promise<unknown> {
@@ -90,8 +110,10 @@ async function answers(url: string): Promise<boolean> {
  */
 export async function resetRegistry(url: string): Promise<void> {
   if (url === SR_IMPORT_URL) {
-    await services('stop', 'schema-registry-import');
-    await services('start', 'schema-registry-import');
+    await whileStarting(async () => {
+      await services('stop', 'schema-registry-import');
+      await services('start', 'schema-registry-import');
+    });
     return;
   }
   const res = await send(url, 'POST', '/_kb/reset');
