@@ -1,25 +1,24 @@
 /**
  * The floor under the executable's start-up (issue 17 item 4): a single executable application
- * built exactly like dist/kafka-backup (same pinned Node binary, same SEA settings, code cache
- * on) around a main script that only prints a version string. Whatever it costs, no change to
- * our code can go below it.
+ * built exactly like dist/kafka-backup (scripts/sea.ts: the same pinned Node binary and SEA
+ * settings, and the executable a copy of postject's output, as shipped) around a main script
+ * that only prints a version string. Whatever it costs, no change to our code can go below it.
  *
  *   node bench/empty-sea.ts [--runs 10] [--with-cli]
  *
  * Builds dist/sea-empty/empty-sea, runs it and `node -e 0` (and with --with-cli dist/kafka-backup
- * --version and --help) `--runs` times each under
- * /usr/bin/time, and prints median wall ms and peak RSS MiB. Not part of the test command.
+ * --version, --help, `restore --help` and `--debug --help`, which the loader leaves to the
+ * program) `--runs` times each under /usr/bin/time, and prints median wall ms and peak RSS MiB
+ * with the load average. Not part of the test command.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildSea } from '../scripts/sea.ts';
 import { runMeasured } from './proc.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const require = createRequire(import.meta.url);
 const { values } = parseArgs({
   options: { runs: { type: 'string', default: '10' }, 'with-cli': { type: 'boolean', default: false } },
 });
@@ -29,28 +28,10 @@ const nodeBin = join(root, 'node_modules', 'node', 'bin', 'node');
 const exe = join(work, 'empty-sea');
 mkdirSync(work, { recursive: true });
 writeFileSync(join(work, 'main.cjs'), "process.stdout.write('0.0.0\\n');\n");
-writeFileSync(
-  join(work, 'sea-config.json'),
-  JSON.stringify({
-    main: join(work, 'main.cjs'),
-    output: join(work, 'blob'),
-    disableExperimentalSEAWarning: true,
-    useCodeCache: true,
-  }),
-);
-execFileSync(nodeBin, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: 'ignore' });
-copyFileSync(nodeBin, exe);
-chmodSync(exe, 0o755);
-const injected = spawnSync(nodeBin, [
-  require.resolve('postject/dist/cli.js'),
-  exe,
-  'NODE_SEA_BLOB',
-  join(work, 'blob'),
-  '--sentinel-fuse',
-  'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
-]);
-if (injected.status !== 0) throw new Error(`postject failed: ${injected.stderr}`);
+buildSea({ nodeBin, work, exe, main: join(work, 'main.cjs') });
 
+const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`load average before: ${loadavg()}`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 for (const [name, cmd, args] of [
   ['empty SEA', exe, []],
@@ -59,6 +40,8 @@ for (const [name, cmd, args] of [
     ? [
         ['dist/kafka-backup --version', join(root, 'dist', 'kafka-backup'), ['--version']],
         ['dist/kafka-backup --help', join(root, 'dist', 'kafka-backup'), ['--help']],
+        ['dist/kafka-backup restore --help', join(root, 'dist', 'kafka-backup'), ['restore', '--help']],
+        ['dist/kafka-backup --debug --help', join(root, 'dist', 'kafka-backup'), ['--debug', '--help']],
       ]
     : []),
 ] as [string, string, string[]][]) {
@@ -71,6 +54,7 @@ for (const [name, cmd, args] of [
     rss = Math.max(rss, r.maxRssMiB ?? 0);
   }
   console.log(
-    `${name.padEnd(28)} median ${median(walls).toFixed(0)} ms, peak RSS ${rss.toFixed(1)} MiB (${runs} runs)`,
+    `${name.padEnd(34)} median ${median(walls).toFixed(0)} ms, peak RSS ${rss.toFixed(1)} MiB (${runs} runs)`,
   );
 }
+console.log(`load average after: ${loadavg()}`);

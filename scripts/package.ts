@@ -1,7 +1,8 @@
 /**
  * `npm run package`: builds dist/kafka-backup, a Node.js single executable application (SEA) for
  * the machine it runs on (linux-x64 here; linux-arm64 and macOS the same way, docs/packaging.md).
- * Node 24's own tooling, in three steps:
+ * Node 24's own tooling, in three steps (the main script is a small loader, src/sea/main.cjs, and
+ * the bundle one of its assets, with its code cache and the help table: see the steps below):
  *
  *  1. esbuild bundles src/cli/main.ts and everything it imports, dynamic import()s included, into
  *     one CommonJS script: Node 24's SEA runs its main script as CommonJS, whose require() can
@@ -12,20 +13,23 @@
  *  2. `node --experimental-sea-config` turns the script, its V8 code cache and the addon into a
  *     preparation blob. It must be the same Node binary that the blob is injected into: the
  *     pinned one (node_modules/node, the `node` devDependency).
- *  3. postject copies that binary to dist/kafka-backup and injects the blob (on macOS the
- *     signature is removed first and an ad-hoc one added after).
+ *  3. postject copies that binary and injects the blob (on macOS the signature is removed first
+ *     and an ad-hoc one added after); dist/kafka-backup is a copy of the result (scripts/sea.ts).
  *
- * The result is then run once (`--version`, with an empty PATH) so a broken package fails here.
+ * The result is then run (`--version`, `--help` and the program's own help, with an empty PATH)
+ * so a broken package fails here.
  * Intermediate files stay in dist/sea/ for inspection.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 import { CRC32_ASSET } from '../src/sea/crc32.ts';
+import { HELP_ASSET } from '../src/sea/help.ts';
 import { PROGRAM_ASSET, PROGRAM_CACHE_ASSET, wrapProgram } from '../src/sea/program.ts';
+import { buildSea } from './sea.ts';
 
 const t0 = performance.now();
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,9 +41,6 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
 const work = join(root, 'dist', 'sea');
 const exe = join(root, 'dist', process.platform === 'win32' ? 'kafka-backup.exe' : 'kafka-backup');
 const bundle = join(work, 'kafka-backup.cjs');
-const blob = join(work, 'sea-prep.blob');
-// the sentinel Node's SEA support looks for (documented, the same in every Node with SEA)
-const SENTINEL_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 function step(msg: string): void {
   process.stdout.write(`== package: ${msg} (${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
@@ -176,61 +177,43 @@ writeFileSync(
   readFileSync(join(root, 'src', 'sea', 'main.cjs'), 'utf8').replace("'__VERSION__'", JSON.stringify(pkg.version)),
 );
 
-step('preparation blob (node --experimental-sea-config)');
-const seaConfig = join(work, 'sea-config.json');
+// Help is answered by the loader too, from what the program printed for each form here
+// (src/sea/help.ts): by the sources the bundle was made from, with stdout a pipe.
+step('rendering help (src/sea/render-help.ts)');
+const helpTable = join(work, 'help.json');
 writeFileSync(
-  seaConfig,
-  JSON.stringify(
-    {
-      main: loader,
-      output: blob,
-      disableExperimentalSEAWarning: true,
-      assets: { [CRC32_ASSET]: addonFile(), [PROGRAM_ASSET]: program, [PROGRAM_CACHE_ASSET]: programCache },
-    },
-    null,
-    2,
-  ),
+  helpTable,
+  execFileSync(nodeBin, [join(root, 'src', 'sea', 'render-help.ts')], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }),
 );
-execFileSync(nodeBin, ['--experimental-sea-config', seaConfig], { stdio: ['ignore', 'ignore', 'inherit'] });
 
-step(`injecting into a copy of ${relative(root, nodeBin)} (${nodeVersion}) with postject`);
-// postject writes the whole file with one write(); Linux then keeps it in the page cache as large
-// folios, and each page fault maps a whole folio: an executable run from that file peaked 20 MiB
-// higher (an empty one 62 MiB, its copy 42) until the page cache is evicted. So it injects into
-// dist/sea/ and the executable is a copy of the result, as `cp` or `install` would make it.
-const injectedFile = join(work, 'kafka-backup.injected');
-copyFileSync(nodeBin, injectedFile);
-if (process.platform === 'darwin') execFileSync('codesign', ['--remove-signature', injectedFile], { stdio: 'inherit' });
-const injected = spawnSync(
+step(`preparation blob, injected into a copy of ${relative(root, nodeBin)} (${nodeVersion}) with postject`);
+const blob = buildSea({
   nodeBin,
-  [
-    require.resolve('postject/dist/cli.js'),
-    injectedFile,
-    'NODE_SEA_BLOB',
-    blob,
-    '--sentinel-fuse',
-    SENTINEL_FUSE,
-    ...(process.platform === 'darwin' ? ['--macho-segment-name', 'NODE_SEA'] : []),
-  ],
-  { encoding: 'utf8' },
-);
-// postject's ELF library warns about Node's '.note.100' sections on every Linux build; harmless
-// (nodejs/postject#83, the executable runs), so those lines are dropped and anything else shown.
-const noise = /^warning: Can't find string offset for section name '\.note(\.100)?'$/;
-const shown = `${injected.stdout}${injected.stderr}`.split('\n').filter((l) => l.trim() && !noise.test(l));
-if (shown.length > 0) process.stdout.write(`${shown.join('\n')}\n`);
-if (injected.status !== 0) throw new Error(`postject failed (exit ${injected.status})`);
-copyFileSync(injectedFile, exe);
-rmSync(injectedFile);
-chmodSync(exe, 0o755);
-if (process.platform === 'darwin') execFileSync('codesign', ['--sign', '-', exe], { stdio: 'inherit' });
+  work,
+  exe,
+  main: loader,
+  assets: {
+    [CRC32_ASSET]: addonFile(),
+    [PROGRAM_ASSET]: program,
+    [PROGRAM_CACHE_ASSET]: programCache,
+    [HELP_ASSET]: helpTable,
+  },
+});
 
 // Smoke check with no Node on PATH: the executable must not need one.
 const printed = execFileSync(exe, ['--version'], { encoding: 'utf8', env: { PATH: '' } }).trim();
 if (printed !== pkg.version) throw new Error(`${exe} --version printed '${printed}', expected '${pkg.version}'`);
-// --help runs the program from its asset: it must load, with the code cache V8 accepts
-const help = spawnSync(exe, ['--help'], { encoding: 'utf8', env: { PATH: '', KB_SEA_CHECK_CACHE: '1' } });
+// `--debug --help` is not in the help table, so the program runs from its asset: it must load,
+// with the code cache V8 accepts, and print the help the loader answers `--help` with.
+const env = { PATH: '', KB_SEA_CHECK_CACHE: '1' };
+const help = spawnSync(exe, ['--debug', '--help'], { encoding: 'utf8', env });
 if (help.status !== 0 || !help.stdout.includes('Usage:') || help.stderr.includes('code cache rejected'))
-  throw new Error(`${exe} --help failed (exit ${help.status}): ${help.stderr.trim()}`);
+  throw new Error(`${exe} --debug --help failed (exit ${help.status}): ${help.stderr.trim()}`);
+if (execFileSync(exe, ['--help'], { encoding: 'utf8', env }) !== help.stdout)
+  throw new Error(`${exe} --help (the loader's table) differs from the program's help`);
 const mib = (file: string) => `${(statSync(file).size / 2 ** 20).toFixed(1)} MiB`;
 step(`built ${relative(root, exe)}: ${mib(exe)} (bundle ${mib(bundle)}, blob ${mib(blob)}), --version ${printed}`);

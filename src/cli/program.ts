@@ -10,6 +10,15 @@ import { registerCommands } from './commands.ts';
 import { applyLogFlags } from './common.ts';
 import { writeErrorSummary } from './summary.ts';
 
+/**
+ * Help is wrapped to the terminal's width up to this many columns (commander's default for
+ * output that is not a terminal), so it reads the same everywhere and the executable can answer
+ * --help from text rendered at build time (src/sea/help.ts) on any terminal at least this wide.
+ */
+export const HELP_WIDTH = 80;
+const helpWidth = (stream: NodeJS.WriteStream) =>
+  stream.isTTY && stream.columns ? Math.min(stream.columns, HELP_WIDTH) : HELP_WIDTH;
+
 export function buildProgram(): Command {
   const program = new Command('kafka-backup')
     .description(
@@ -21,6 +30,10 @@ export function buildProgram(): Command {
       new Option('--log-level <level>', 'log verbosity').choices(['error', 'warn', 'info', 'debug']).default('info'),
     )
     .option('-q, --quiet', 'no progress output')
+    .configureOutput({
+      getOutHelpWidth: () => helpWidth(process.stdout),
+      getErrHelpWidth: () => helpWidth(process.stderr),
+    })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     // Every command honours --log-level, also those that take --path and no config file; a

@@ -8,13 +8,14 @@
  * fallback (KB_CRC32C=js), and on the fallback chosen because the addon cannot be written out.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type CliResult, jsonOut, tempDir, writeConfig } from '../../helpers/cli.ts';
 import { createTopic, deleteTopics, KAFKA_BOOTSTRAP, produceWithPerf, uniqueTopic } from '../../helpers/kafka.ts';
 import { type DumpedRecord, dumpTopic } from '../../helpers/peers.ts';
+import { run } from './run.ts';
 import { EXECUTABLE } from './start.ts';
 
 const strip = (r: DumpedRecord) => ({
@@ -33,20 +34,7 @@ describe('single executable with no Node on PATH', { timeout: 300_000 }, () => {
 
   /** The executable with exactly this environment: PATH = an empty folder, plus `env`. */
   function exe(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-    const child = spawn(EXECUTABLE, args, {
-      cwd: dir,
-      env: { PATH: emptyPath, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    return run(EXECUTABLE, args, dir, { PATH: emptyPath, ...env });
   }
 
   before(async () => {

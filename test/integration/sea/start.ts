@@ -27,7 +27,9 @@ const built = (() => {
     return undefined;
   }
 })();
-const sources = Math.max(...['src', 'package-lock.json', 'scripts/package.ts'].map((p) => newest(join(root, p))));
+const sources = Math.max(
+  ...['src', 'package-lock.json', 'scripts/package.ts', 'scripts/sea.ts'].map((p) => newest(join(root, p))),
+);
 if (built === undefined || built < sources)
   throw new Error(`${EXECUTABLE} is ${built === undefined ? 'missing' : 'older than src/'}: run 'npm run package'`);
 
