@@ -45,6 +45,36 @@ export function startCli(
   return { child, done };
 }
 
+/**
+ * Resolves once the child's stderr (from its start) matches `pattern`, e.g. the 'backup started'
+ * log line, so a test acts on what the run has done rather than after a fixed sleep, which the
+ * CLI's start-up can outlast on a loaded machine. Rejects if the child exits or `timeoutMs` passes first.
+ */
+export function stderrMatches(child: ChildProcess, pattern: RegExp, timeoutMs = 120_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const finish = (err?: Error) => {
+      clearTimeout(timer);
+      child.stderr!.off('data', onData);
+      child.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onData = (d: Buffer | string) => {
+      seen += d;
+      if (pattern.test(seen)) finish();
+    };
+    const onClose = (code: number | null) =>
+      finish(new Error(`the CLI exited (${code}) before its stderr matched ${pattern}: ${seen.slice(-2000)}`));
+    const timer = setTimeout(
+      () => finish(new Error(`stderr did not match ${pattern} within ${timeoutMs} ms: ${seen.slice(-2000)}`)),
+      timeoutMs,
+    );
+    child.stderr!.on('data', onData);
+    child.on('close', onClose);
+  });
+}
+
 export function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return startCli(args, env).done;
 }

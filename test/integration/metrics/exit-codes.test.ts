@@ -9,14 +9,13 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cli, jsonOut, startCli, tempDir, writeConfig } from '../../helpers/cli.ts';
+import { cli, jsonOut, startCli, stderrMatches, tempDir, writeConfig } from '../../helpers/cli.ts';
 import {
   createTopic,
   deleteTopic,
   deleteTopics,
   KAFKA_BOOTSTRAP,
   produceWithPerf,
-  sleep,
   uniqueTopic,
 } from '../../helpers/kafka.ts';
 
@@ -126,8 +125,9 @@ describe('exit codes', { timeout: 300_000 }, () => {
       storage: { backend: 'filesystem', path: store },
       backup: { ...throttled, max_concurrent_partitions: 4 },
     });
-    const { child, done } = startCli(['backup', '-c', config, '--format', 'json']);
-    await sleep(2500);
+    const { child, done } = startCli(['backup', '-c', config, '--format', 'json'], { KAFKA_BACKUP_LOG_LEVEL: 'info' });
+    // delete once the snapshot's end offsets include the doomed topic, not before the run has listed it
+    await stderrMatches(child, /backup started/);
     await deleteTopic(doomed);
     const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
     const r = await done;
@@ -148,8 +148,8 @@ describe('exit codes', { timeout: 300_000 }, () => {
       storage: { backend: 'filesystem', path: store },
       backup: throttled,
     });
-    const { child, done } = startCli(['backup', '-c', config]);
-    await sleep(2500);
+    const { child, done } = startCli(['backup', '-c', config], { KAFKA_BACKUP_LOG_LEVEL: 'info' });
+    await stderrMatches(child, /backup started/);
     child.kill('SIGTERM');
     const r = await done;
     assert.equal(r.code, 130, r.stderr.slice(-2000));
