@@ -61,9 +61,22 @@ export function decodeKeyring(bytes: Buffer): Keyring {
 }
 
 const registry = new Map<string, Buffer>();
+const encryptedLines = new Set<string>();
 
 export function registerKeyring(ring: Keyring): void {
   for (const k of ring.keys) registry.set(k.id, k.key);
+  encryptedLines.add(ring.backup_id);
+}
+
+/**
+ * Whether the backup line of storage key `key` (its first path segment) was unlocked in this
+ * process as an encrypted line: a data file of it whose blocks are not sealed was not written by
+ * this tool and is refused. By backup id alone, as the master key lookup is by key id: a process
+ * reads one location's lines (restore state elsewhere has no data files).
+ */
+export function isEncryptedLineKey(key: string): boolean {
+  const i = key.indexOf('/');
+  return i > 0 && encryptedLines.has(key.slice(0, i));
 }
 
 /** An unlocked master key by id, or undefined when no keyring holding it was unlocked in this process. */

@@ -46,3 +46,18 @@ export function openSealed(key: string, bytes: Buffer, ring: Keyring): Buffer {
     throw e;
   }
 }
+
+/**
+ * A clear object where an encrypted line keeps only sealed ones: not written by this tool (no
+ * version wrote metadata of an encrypted line in clear), so not trusted, whatever it holds.
+ */
+export function unsealedObject(location: string, key: string, backupId: string): IntegrityError {
+  return new IntegrityError(
+    `${location}/${key} is not encrypted, but backup line ${backupId} is: every metadata object of an encrypted line is sealed, so this one was not written by kafka-backup with the line's key and is not trusted`,
+    [key],
+    {
+      hint: 'someone with write access to the storage put it there (or replaced the sealed object); investigate, then delete it or restore the original from a copy of the storage. `validate --deep` lists every such object',
+      code: 'OBJECT_NOT_SEALED',
+    },
+  );
+}

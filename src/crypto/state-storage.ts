@@ -6,14 +6,14 @@
  * under the keys of the line they belong to: the state location has no key slots of its own and
  * needs none; whoever can unlock the line can read its restore state.
  *
- * Objects of a line that is not encrypted are stored as they are. Restore state that an older
- * version stored in clear for an encrypted line is still read (as the backup location's objects
- * are); everything written from now on is sealed.
+ * Objects of a line that is not encrypted are stored as they are. A clear object here for an
+ * encrypted line is refused (OBJECT_NOT_SEALED), as at the backup location: no released version
+ * wrote one (docs/format.md, "Encrypted objects").
  */
 import { IntegrityError } from '../errors.ts';
 import type { ObjectWriter, PutOptions, StorageBackend } from '../storage/backend.ts';
 import { isEncryptedObject } from './object.ts';
-import { openSealed, putSealed } from './sealed-io.ts';
+import { openSealed, putSealed, unsealedObject } from './sealed-io.ts';
 import { lineKeyringOf } from './storage.ts';
 import { lineOf, WrappedStorage } from './wrapped-storage.ts';
 
@@ -38,8 +38,11 @@ class LineSealedStateStorage extends WrappedStorage {
 
   override async get(key: string): Promise<Buffer> {
     const bytes = await this.inner.get(key);
-    if (!isEncryptedObject(bytes)) return bytes;
     const ring = await this.ring(key);
+    if (!isEncryptedObject(bytes)) {
+      if (ring) throw unsealedObject(this.location, key, lineOf(key)!);
+      return bytes;
+    }
     if (!ring)
       throw new IntegrityError(
         `${this.location}/${key} is encrypted, but its backup line in ${this.line.location} is not`,

@@ -10,6 +10,9 @@
  * - opens sealed objects on `get`, except the version 2 state objects (`*.json.zst`), which
  *   the state decoder opens (src/format/line-v2.ts, plainV2) so that a changed one is reported
  *   as a damaged metadata object, as any other;
+ * - refuses on `get` an object of an encrypted line that should be sealed and is not (an
+ *   IntegrityError naming it, `OBJECT_NOT_SEALED`): anyone who can write the bucket can put a
+ *   clear object there, and no version ever wrote one, so it is never trusted;
  * - hands the line's active master key to the segment writer through the ObjectWriter of a data
  *   file (`dataEncryptionOf`).
  *
@@ -26,7 +29,7 @@ import type { ObjectWriter, PutOptions, StorageBackend } from '../storage/backen
 import { activeKey, type Keyring, newMasterKey, registerKeyring } from './keyring.ts';
 import { decryptObject, isEncryptedObject } from './object.ts';
 import { describeSource, type KeySource, newKek } from './providers.ts';
-import { openSealed, putSealed } from './sealed-io.ts';
+import { openSealed, putSealed, unsealedObject } from './sealed-io.ts';
 import { type KeySlot, listSlots, makeSlot, slotKeys, writeSlot } from './slots.ts';
 import { unlockLine } from './unlock.ts';
 import { lineOf, WrappedStorage } from './wrapped-storage.ts';
@@ -230,8 +233,14 @@ class EncryptingStorage extends WrappedStorage {
   override async get(key: string): Promise<Buffer> {
     const bytes = await this.inner.get(key);
     const id = lineOf(key);
-    if (!id || !isEncryptedObject(bytes)) return bytes;
+    if (!id || CLEAR.test(key)) return bytes;
+    const sealed = isEncryptedObject(bytes);
     const s = await this.state(id, false);
+    if (!sealed) {
+      // whoever can write the bucket can put a clear object here; only the key holder can seal one
+      if (s.encrypted) throw unsealedObject(this.location, key, id);
+      return bytes;
+    }
     if (!s.encrypted)
       throw new IntegrityError(`${key} is encrypted but backup line ${id} has no key slots`, [key], {
         hint: 'the key slots under keys/ were deleted; restore them from a copy of the storage',

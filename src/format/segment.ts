@@ -20,6 +20,7 @@
  */
 import { AuthenticationError } from '../crypto/aead.ts';
 import { type BlockSealer, blockOpener, blockSealer, type EncryptionStep } from '../crypto/blocks.ts';
+import { isEncryptedLineKey } from '../crypto/keyring.ts';
 import { dataEncryptionOf } from '../crypto/storage.ts';
 import type { ObjectWriter } from '../storage/backend.ts';
 import { ByteReader } from './byte-reader.ts';
@@ -294,6 +295,8 @@ export async function* readSegment(
     if (unknown)
       bad(`codec step ${JSON.stringify(unknown)} is not one this tool knows; read it with a newer kafka-backup`);
     const encryption = steps.find((s): s is EncryptionStep => s.type === 'encryption');
+    if (!encryption && isEncryptedLineKey(key))
+      bad('its blocks are not encrypted, but its backup line is: not written by kafka-backup with the line’s key');
     // throws KeyError (not corruption) when the master key it names is not unlocked
     const opener = encryption ? blockOpener(key, encryption) : undefined;
     options.onHeader?.(header);

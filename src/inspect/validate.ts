@@ -224,6 +224,7 @@ export async function validateLine(
     } catch (e) {
       if (isNotFound(e)) add(s.consumer_offsets, `consumer offsets of snapshot ${s.id} are missing from storage`);
       else if (e instanceof SyntaxError) add(s.consumer_offsets, `not valid JSON (${e.message})`);
+      else if (e instanceof IntegrityError) add(s.consumer_offsets, e.message);
       else throw e;
     }
   }
@@ -318,8 +319,9 @@ async function validateV2State(
   try {
     read = await readV2(storage, backupId, {});
   } catch (e) {
-    if (!(e instanceof StateObjectCorrupt)) throw e;
-    add(e.key, e.message.replace(/^\S+ is corrupt: /, ''));
+    if (e instanceof IntegrityError && e.files.length) for (const k of e.files) add(k, e.message);
+    else if (e instanceof StateObjectCorrupt) add(e.key, e.message.replace(/^\S+ is corrupt: /, ''));
+    else throw e;
     return { manifest: null, stateKey: '', generations: 0, checked: 0 };
   }
   for (const p of read.problems) add(p.key, p.problem.replace(/^\S+ is corrupt: /, ''));
@@ -347,6 +349,7 @@ async function validateV2State(
             add(o.key, `holds number ${obj.seq}, its key says ${n}`);
         } catch (e) {
           if (e instanceof SignedObjectError) add(o.key, e.message.replace(/^\S+ is corrupt: /, ''));
+          else if (e instanceof IntegrityError) add(o.key, e.message);
           else if (isNotFound(e)) add(o.key, 'listed but cannot be found');
           else throw e;
         }

@@ -12,8 +12,8 @@ import { isEncryptedObject } from '../../../src/crypto/object.ts';
 import { kekFor, newKek, parseRawKey } from '../../../src/crypto/providers.ts';
 import { makeSlot, openSlot } from '../../../src/crypto/slots.ts';
 import { withEncryption } from '../../../src/crypto/storage.ts';
-import { KeyError } from '../../../src/errors.ts';
-import { readSegment, SegmentCorruptError, SegmentWriter } from '../../../src/format/segment.ts';
+import { IntegrityError, KeyError } from '../../../src/errors.ts';
+import { readSegment, SegmentCorruptError, type SegmentHeader, SegmentWriter } from '../../../src/format/segment.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
 import { tempDir } from '../../helpers/cli.ts';
 
@@ -24,6 +24,23 @@ function files(dir: string): string[] {
     .filter((d) => d.isFile())
     .map((d) => join(d.parentPath, d.name));
 }
+
+/** The header of a data file of partition t-0 of line `backupId`, blocks stored uncompressed. */
+function uncompressedHeader(backupId: string): SegmentHeader {
+  return {
+    format: 'kafka-backup/segment',
+    version: 1,
+    backup_id: backupId,
+    run_id: 'r',
+    topic: 't',
+    topic_id: 'id',
+    partition: 0,
+    codec_chain: [{ type: 'compression', name: 'none' }],
+    created_at: '',
+  };
+}
+
+const meta = { firstOffset: 0, lastOffset: 0, recordCount: 1, batchCount: 1, minTimestamp: 1, maxTimestamp: 1 };
 
 async function collect(it: AsyncGenerator<{ raw: Buffer }, unknown>): Promise<Buffer[]> {
   const out: Buffer[] = [];
@@ -84,18 +101,11 @@ describe('encrypted storage', () => {
       (e: Error & { storageKind?: string }) => e.storageKind === 'already-exists',
     );
 
-    const w = new SegmentWriter(await enc.openWriter('line/data/t/0/f.kbs'), 'line/data/t/0/f.kbs', {
-      format: 'kafka-backup/segment',
-      version: 1,
-      backup_id: 'line',
-      run_id: 'r',
-      topic: 't',
-      topic_id: 'id',
-      partition: 0,
-      codec_chain: [{ type: 'compression', name: 'none' }],
-      created_at: '',
-    });
-    const meta = { firstOffset: 0, lastOffset: 0, recordCount: 1, batchCount: 1, minTimestamp: 1, maxTimestamp: 1 };
+    const w = new SegmentWriter(
+      await enc.openWriter('line/data/t/0/f.kbs'),
+      'line/data/t/0/f.kbs',
+      uncompressedHeader('line'),
+    );
     await w.appendBlock(secret, meta);
     await w.appendBlock(secret, { ...meta, firstOffset: 1, lastOffset: 1 });
     const summary = await w.finish();
@@ -151,6 +161,40 @@ describe('encrypted storage', () => {
       await assert.rejects(other.openWriter('line/data/t/0/g.kbs'), KeyError);
     }
     assert.equal(files(dir).length, before);
+  });
+
+  test('a clear object or a data file with clear blocks planted in an encrypted line is refused', async () => {
+    const dir = tempDir('enc');
+    const fs = new FilesystemBackend({ path: dir });
+    const enc = withEncryption(fs, { source: raw(randomKey()), create: true });
+    await enc.put('line/log/0000000001.json.zst', Buffer.from('sealed'), { ifAbsent: true });
+    await fs.put('line/consumer-offsets/s/1.json', Buffer.from('{"format":"kafka-backup/consumer-offsets"}'));
+    await assert.rejects(
+      enc.get('line/consumer-offsets/s/1.json'),
+      (e: Error & { code?: string }) =>
+        e instanceof IntegrityError &&
+        e.code === 'OBJECT_NOT_SEALED' &&
+        e.files[0] === 'line/consumer-offsets/s/1.json',
+    );
+    // the same object on an unencrypted line is read as it is
+    await fs.put('plain/consumer-offsets/s/1.json', Buffer.from('{}'));
+    assert.equal((await enc.get('plain/consumer-offsets/s/1.json')).toString(), '{}');
+
+    // a data file written past the encryption layer: valid, but its blocks are clear
+    for (const id of ['line', 'plain']) {
+      const key = `${id}/data/t/0/f.kbs`;
+      const w = new SegmentWriter(await fs.openWriter(key), key, uncompressedHeader(id));
+      await w.appendBlock(Buffer.from('clear'), meta);
+      await w.finish();
+    }
+    await assert.rejects(
+      collect(readSegment('line/data/t/0/f.kbs', await enc.load('line/data/t/0/f.kbs'))),
+      (e: Error) =>
+        e instanceof SegmentCorruptError && /blocks are not encrypted, but its backup line is/.test(e.message),
+    );
+    assert.deepEqual(await collect(readSegment('plain/data/t/0/f.kbs', await enc.load('plain/data/t/0/f.kbs'))), [
+      Buffer.from('clear'),
+    ]);
   });
 
   test('an existing unencrypted line is not turned into an encrypted one', async () => {
