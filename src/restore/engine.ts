@@ -18,6 +18,7 @@ import { murmur2 } from '@platformatic/kafka';
 import { selectTopics } from '../backup/topic-patterns.ts';
 import { IntegrityError, isNotFound, KafkaError, UsageError } from '../errors.ts';
 import { type BatchHeader, compressionOf, isControl, isLogAppendTime, splitBatches } from '../format/batch.ts';
+import { type BlockLease, BlockPool } from '../format/block-pool.ts';
 import { KAFKA_CODEC_IDS } from '../format/kafka-compression.ts';
 import { decodeRecords, encodeBatch, type KafkaRecord, restampBatch } from '../format/records.ts';
 import { readSegment } from '../format/segment.ts';
@@ -307,6 +308,8 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     const perTopic = new Map<string, number>();
     let identity = await k('initialising the idempotent producer', () => initProducerId(admin));
     const queue = [...plan.jobs];
+    // decompressed blocks, shared by the jobs: each holds a few while its batches are in flight
+    const blocks = new BlockPool(Math.max(1, o.maxConcurrentPartitions));
     let fatal: Error | null = null;
     const runOne = async (): Promise<void> => {
       while (!o.signal?.aborted && !fatal) {
@@ -336,6 +339,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
               limits,
               progress,
               schemaIds?.rewriterFor(job.sourceTopic) ?? null,
+              blocks,
             );
             const tm = mappings.get(job.targetTopic) ?? new Map<number, MappingBuilder>();
             for (const [tp, b] of r.mapping) tm.set(tp, b);
@@ -557,6 +561,7 @@ async function runJob(
   limits: { records: RateLimiter; bytes: RateLimiter },
   progress: RestoreProgress,
   schemaIds: SchemaIdRewriter | null,
+  pool: BlockPool,
 ): Promise<JobResult> {
   const targetParts = job.targetPartitions;
   // Batches a killed run got appended but not yet replicated are above the high watermark that
@@ -594,10 +599,20 @@ async function runJob(
   const producers = new Map<number, PartitionProducer>();
   const inflight = new Map<number, { done: Promise<void>; bytes: number }[]>();
   let sendError: Error | null = null;
-  /** Records waiting to be encoded per target partition; `first` is the stream index of the first. */
+  /**
+   * Records waiting to be encoded per target partition; `first` is the stream index of the
+   * first. Their keys and values are views of blocks: `blocks` holds those until encoded.
+   */
   const pendingRecords = new Map<
     number,
-    { records: KafkaRecord[]; bytes: number; codec: number; first: number; ids: RewriteCounts }
+    {
+      records: KafkaRecord[];
+      bytes: number;
+      codec: number;
+      first: number;
+      ids: RewriteCounts;
+      blocks: Set<BlockLease>;
+    }
   >();
   const resumeEnd = new Map<number, number>();
   /** The stream reached the last record a previous run restored: check the target holds exactly it. */
@@ -667,7 +682,9 @@ async function runJob(
     batch: Buffer,
     records: number,
     expectedBase: number,
-    counted?: RewriteCounts,
+    counted: RewriteCounts | undefined,
+    /** The block `batch` may be a view of: held until the batch is acknowledged (or fails). */
+    block: BlockLease | undefined,
   ): Promise<void> => {
     if (sendError) {
       await settle(tp);
@@ -689,7 +706,9 @@ async function runJob(
       })
       .catch((e: Error) => {
         sendError ??= e;
-      });
+      })
+      .finally(() => block?.release());
+    block?.retain();
     window.push({ done: p, bytes: batch.length });
     let bytes = 0;
     for (const f of window) bytes += f.bytes;
@@ -711,9 +730,16 @@ async function runJob(
       producerEpoch: p.identity.producerEpoch,
       baseSequence: p.reserve(pr.records.length),
     });
-    await enqueue(tp, batch, pr.records.length, baseline.get(tp)! + pr.first, pr.ids);
+    // encoded: a copy, the blocks' bytes are no longer needed
+    for (const b of pr.blocks) b.release();
+    await enqueue(tp, batch, pr.records.length, baseline.get(tp)! + pr.first, pr.ids, undefined);
   };
-  const addRecord = async (tp: number, rec: KafkaRecord, codec: number): Promise<void> => {
+  const addRecord = async (
+    tp: number,
+    rec: KafkaRecord,
+    codec: number,
+    block: BlockLease | undefined,
+  ): Promise<void> => {
     const counted = ids?.take(); // rec's, patched just before
     let pr = pendingRecords.get(tp);
     if (pr && pr.codec !== codec) {
@@ -722,8 +748,12 @@ async function runJob(
     }
     if (!pr) {
       // account() already counted rec
-      pr = { records: [], bytes: 0, codec, first: written.get(tp)! - 1, ids: noCounts() };
+      pr = { records: [], bytes: 0, codec, first: written.get(tp)! - 1, ids: noCounts(), blocks: new Set() };
       pendingRecords.set(tp, pr);
+    }
+    if (block && !pr.blocks.has(block)) {
+      block.retain();
+      pr.blocks.add(block);
     }
     if (counted) addCounts(pr.ids, counted);
     pr.records.push(rec);
@@ -758,56 +788,61 @@ async function runJob(
       for (const file of range.files) {
         if (selector.stopped) break;
         const stream = await o.storage.load(file.key);
-        const blocks = readSegment(file.key, stream, { expected: file });
+        const blocks = readSegment(file.key, stream, { expected: file, pool });
         try {
           for await (const block of blocks) {
-            if (selector.stopped) break;
-            for (const h of splitBatches(block.raw)) {
-              if (isControl(h)) continue;
-              const verdict = selector.judgeBatch(h, block);
-              if (verdict === 'none') continue;
-              const contiguous = h.recordsCount === h.lastOffsetDelta + 1;
-              if (verdict === 'all' && fast && contiguous && !isLogAppendTime(h) && fixedTarget !== undefined) {
-                const tp = fixedTarget;
-                const skipped = account(tp, range.partition, Number(h.baseOffset), h.recordsCount);
-                if (skipped === h.recordsCount) {
-                  toSkip.set(tp, toSkip.get(tp)! - skipped);
-                  if (toSkip.get(tp) === 0) {
-                    const recs = decodeRecords(block.raw, h);
-                    await checkResumePoint(tp, patchIds(recs[recs.length - 1]!, range.topic, range.partition));
+            try {
+              if (selector.stopped) break;
+              for (const h of splitBatches(block.raw)) {
+                if (isControl(h)) continue;
+                const verdict = selector.judgeBatch(h, block);
+                if (verdict === 'none') continue;
+                const contiguous = h.recordsCount === h.lastOffsetDelta + 1;
+                if (verdict === 'all' && fast && contiguous && !isLogAppendTime(h) && fixedTarget !== undefined) {
+                  const tp = fixedTarget;
+                  const skipped = account(tp, range.partition, Number(h.baseOffset), h.recordsCount);
+                  if (skipped === h.recordsCount) {
+                    toSkip.set(tp, toSkip.get(tp)! - skipped);
+                    if (toSkip.get(tp) === 0) {
+                      const recs = decodeRecords(block.raw, h);
+                      await checkResumePoint(tp, patchIds(recs[recs.length - 1]!, range.topic, range.partition));
+                    }
+                    continue;
                   }
-                  continue;
+                  if (skipped === 0) {
+                    await flushRecords(tp);
+                    const p = producers.get(tp)!;
+                    const patched = ids
+                      ? patchBatchIds(
+                          block.raw,
+                          h,
+                          ids,
+                          (i) => `record ${range.topic}-${range.partition} offset ${Number(h.baseOffset) + i}`,
+                        )
+                      : { buf: block.raw, h };
+                    const b = restampBatch(patched.buf, patched.h, {
+                      producerId: p.identity.producerId,
+                      producerEpoch: p.identity.producerEpoch,
+                      baseSequence: p.reserve(h.recordsCount),
+                    });
+                    await enqueue(
+                      tp,
+                      b,
+                      h.recordsCount,
+                      baseline.get(tp)! + written.get(tp)! - h.recordsCount,
+                      ids?.take(),
+                      block.lease,
+                    );
+                    continue;
+                  }
+                  // a batch that is partly restored already: undo the accounting and take the record path
+                  written.set(tp, written.get(tp)! - h.recordsCount);
+                  mapping.set(tp, rebuildWithout(mapping.get(tp)!, h.recordsCount));
                 }
-                if (skipped === 0) {
-                  await flushRecords(tp);
-                  const p = producers.get(tp)!;
-                  const patched = ids
-                    ? patchBatchIds(
-                        block.raw,
-                        h,
-                        ids,
-                        (i) => `record ${range.topic}-${range.partition} offset ${Number(h.baseOffset) + i}`,
-                      )
-                    : { buf: block.raw, h };
-                  const b = restampBatch(patched.buf, patched.h, {
-                    producerId: p.identity.producerId,
-                    producerEpoch: p.identity.producerEpoch,
-                    baseSequence: p.reserve(h.recordsCount),
-                  });
-                  await enqueue(
-                    tp,
-                    b,
-                    h.recordsCount,
-                    baseline.get(tp)! + written.get(tp)! - h.recordsCount,
-                    ids?.take(),
-                  );
-                  continue;
-                }
-                // a batch that is partly restored already: undo the accounting and take the record path
-                written.set(tp, written.get(tp)! - h.recordsCount);
-                mapping.set(tp, rebuildWithout(mapping.get(tp)!, h.recordsCount));
+                await recordPath(h, block.raw, block);
               }
-              await recordPath(h, block.raw, block);
+            } finally {
+              block.lease?.release();
             }
           }
         } catch (e) {
@@ -822,7 +857,7 @@ async function runJob(
       async function recordPath(
         h: BatchHeader,
         raw: Buffer,
-        block: { firstOffset: number; lastOffset: number },
+        block: { firstOffset: number; lastOffset: number; lease?: BlockLease },
       ): Promise<void> {
         const codec = fixedCodec ?? compressionOf(h);
         for (const rec of decodeRecords(raw, h)) {
@@ -844,6 +879,7 @@ async function runJob(
             tp,
             transform(patchIds(rec, range.topic, range.partition), range.topic, range.partition, o),
             codec,
+            block.lease,
           );
         }
       }
