@@ -29,15 +29,17 @@ import { rawProduceV11 } from '../kafka/produce-raw-v11.ts';
 import { openExistingLine } from '../repository/line.ts';
 import { patchBatchIds } from '../schema-registry/batch-patch.ts';
 import type { SchemaRegistryRestoreReport } from '../schema-registry/restore-ids.ts';
-import { addCounts, noCounts, type RewriteCounts, type SchemaIdRewriter } from '../schema-registry/rewriter.ts';
+import type { RewriteCounts, SchemaIdRewriter } from '../schema-registry/rewriter.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
 import { retry } from '../util/retry.ts';
 import { BrokerSender } from './broker-sender.ts';
 import { RecordSelector } from './filters.ts';
 import { isInDoubtTimeout, waitForInDoubtAppends } from './in-doubt.ts';
+import { InFlightWindow } from './in-flight.ts';
 import { digestOf, MappingBuilder, type OffsetMapping } from './offset-map.ts';
 import { ORIGINAL_HEADERS, type RestoreOptions, type RestoreProgress } from './options.ts';
+import { PendingRecords } from './pending-records.ts';
 import {
   buildPlan,
   chooseSnapshot,
@@ -57,18 +59,8 @@ import { checkTimestampTypes, prepareTopics, type TopicReport } from './topics.t
 
 const log = logger('restore');
 
-/** Batches in flight per target partition (the idempotent producer keeps order up to 5). */
-const MAX_IN_FLIGHT = 5;
-/**
- * ...and at most this many bytes of them beyond the first. Large scenario (512 KiB batches), 8
- * alternating runs: peak RSS median 251 -> 239 MiB, same time; 62 KB batches never reach it.
- */
-const MAX_IN_FLIGHT_BYTES = 1 << 20;
 /** How long the broker may wait for acks=all before answering a Produce request. */
 const PRODUCE_TIMEOUT_MS = 30_000;
-/** Records and bytes per batch we encode ourselves. */
-const ENCODE_MAX_RECORDS = 5_000;
-const ENCODE_MAX_BYTES = 1 << 20;
 const MAX_RESYNCS = 10;
 /**
  * How long a resumed job waits for appended-but-uncommitted records when give_up_after_secs is
@@ -597,23 +589,9 @@ async function runJob(
   const written = new Map<number, number>(); // records of the stream seen so far per target partition
   const mapping = new Map<number, MappingBuilder>();
   const producers = new Map<number, PartitionProducer>();
-  const inflight = new Map<number, { done: Promise<void>; bytes: number }[]>();
+  const inflight = new Map<number, InFlightWindow>();
   let sendError: Error | null = null;
-  /**
-   * Records waiting to be encoded per target partition; `first` is the stream index of the
-   * first. Their keys and values are views of blocks: `blocks` holds those until encoded.
-   */
-  const pendingRecords = new Map<
-    number,
-    {
-      records: KafkaRecord[];
-      bytes: number;
-      codec: number;
-      first: number;
-      ids: RewriteCounts;
-      blocks: Set<BlockLease>;
-    }
-  >();
+  const pendingRecords = new Map<number, PendingRecords>();
   const resumeEnd = new Map<number, number>();
   /** The stream reached the last record a previous run restored: check the target holds exactly it. */
   const checkResumePoint = (tp: number, expected: KafkaRecord): Promise<void> => {
@@ -638,7 +616,7 @@ async function runJob(
       tp,
       new PartitionProducer(job.targetTopic, tp, identity, leaders, { giveUpAfterSecs: o.giveUpAfterSecs }),
     );
-    inflight.set(tp, []);
+    inflight.set(tp, new InFlightWindow());
   }
   const fixedCodec = o.compression === 'source' ? null : KAFKA_CODEC_IDS[o.compression];
   const fast = o.compression === 'source' && !o.includeOriginalOffsetHeader && !job.repartition;
@@ -654,8 +632,7 @@ async function runJob(
 
   /** Waits for every request in flight to tp; rethrows the first failure once all settled. */
   const settle = async (tp: number): Promise<void> => {
-    await Promise.allSettled(inflight.get(tp)!.map((f) => f.done));
-    inflight.set(tp, []);
+    await inflight.get(tp)!.settle();
     if (sendError) throw sendError;
   };
   /**
@@ -691,7 +668,6 @@ async function runJob(
     }
     await limits.records.take(records);
     await limits.bytes.take(batch.length);
-    const window = inflight.get(tp)!;
     const sentAt = performance.now();
     const p = producers
       .get(tp)!
@@ -706,17 +682,10 @@ async function runJob(
       })
       .catch((e: Error) => {
         sendError ??= e;
-      })
-      .finally(() => block?.release());
-    block?.retain();
-    window.push({ done: p, bytes: batch.length });
-    let bytes = 0;
-    for (const f of window) bytes += f.bytes;
-    while (window.length >= MAX_IN_FLIGHT || (window.length > 1 && bytes > MAX_IN_FLIGHT_BYTES)) {
-      const oldest = window.shift()!;
-      bytes -= oldest.bytes;
-      await oldest.done;
-    }
+      });
+    const window = inflight.get(tp)!;
+    window.add(p, batch.length, block);
+    await window.makeRoom();
     if (sendError) await settle(tp);
   };
   const flushRecords = async (tp: number): Promise<void> => {
@@ -730,8 +699,7 @@ async function runJob(
       producerEpoch: p.identity.producerEpoch,
       baseSequence: p.reserve(pr.records.length),
     });
-    // encoded: a copy, the blocks' bytes are no longer needed
-    for (const b of pr.blocks) b.release();
+    pr.encoded();
     await enqueue(tp, batch, pr.records.length, baseline.get(tp)! + pr.first, pr.ids, undefined);
   };
   const addRecord = async (
@@ -748,17 +716,11 @@ async function runJob(
     }
     if (!pr) {
       // account() already counted rec
-      pr = { records: [], bytes: 0, codec, first: written.get(tp)! - 1, ids: noCounts(), blocks: new Set() };
+      pr = new PendingRecords(codec, written.get(tp)! - 1);
       pendingRecords.set(tp, pr);
     }
-    if (block && !pr.blocks.has(block)) {
-      block.retain();
-      pr.blocks.add(block);
-    }
-    if (counted) addCounts(pr.ids, counted);
-    pr.records.push(rec);
-    pr.bytes += (rec.key?.length ?? 0) + (rec.value?.length ?? 0) + 32;
-    if (pr.records.length >= ENCODE_MAX_RECORDS || pr.bytes >= ENCODE_MAX_BYTES) await flushRecords(tp);
+    pr.add(rec, block, counted);
+    if (pr.full) await flushRecords(tp);
   };
   /** Counts one stream record for tp; returns true when it was already restored (skip it). */
   const account = (tp: number, sourcePartition: number, sourceOffset: number, count = 1): number => {
@@ -889,7 +851,7 @@ async function runJob(
       await settle(tp);
     }
   } finally {
-    await Promise.allSettled([...inflight.values()].flat().map((f) => f.done));
+    await Promise.allSettled([...inflight.values()].map((w) => w.settle()));
   }
   for (const tp of targetParts) {
     const left = toSkip.get(tp)!;
