@@ -26,8 +26,12 @@ export class ByteReader {
     return this.buffered >= n;
   }
 
-  /** Exactly n bytes, or null at a clean end of stream; throws on a truncated read. */
-  async read(n: number): Promise<Buffer | null> {
+  /**
+   * Exactly n bytes, or null at a clean end of stream; throws on a truncated read. Bytes that
+   * span chunks are copied into `into` when it is given and large enough (the result is then a
+   * view of it, valid until the caller reuses it), else into a new Buffer.
+   */
+  async read(n: number, into?: Buffer): Promise<Buffer | null> {
     if (n === 0) return Buffer.alloc(0);
     if (!(await this.fill(n))) {
       if (this.buffered === 0) return null;
@@ -42,7 +46,7 @@ export class ByteReader {
       if (first.length === n) this.chunks.shift();
       else this.chunks[0] = first.subarray(n);
     } else {
-      out = Buffer.allocUnsafe(n);
+      out = into && into.length >= n ? into.subarray(0, n) : Buffer.allocUnsafe(n);
       let off = 0;
       while (off < n) {
         const c = this.chunks[0]!;
@@ -59,8 +63,8 @@ export class ByteReader {
     return out;
   }
 
-  async readExact(n: number, what: string): Promise<Buffer> {
-    const b = await this.read(n);
+  async readExact(n: number, what: string, into?: Buffer): Promise<Buffer> {
+    const b = await this.read(n, into);
     if (!b) throw new TruncatedError(`unexpected end of file reading ${what}`);
     return b;
   }

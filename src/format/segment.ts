@@ -23,9 +23,11 @@ import { type BlockSealer, blockOpener, blockSealer, type EncryptionStep } from 
 import { isEncryptedLineKey } from '../crypto/keyring.ts';
 import { dataEncryptionOf } from '../crypto/storage.ts';
 import type { ObjectWriter } from '../storage/backend.ts';
+import type { BlockLease, BlockPool } from './block-pool.ts';
 import { ByteReader } from './byte-reader.ts';
 import { crc32c, crc32cOfParts, type FileChecksumKind, type RunningDigest, runningDigest } from './checksum.ts';
 import { type BlockCodec, compressBlock, decompressBlock } from './compression.ts';
+import { ZstdDecompressor } from './zstd-decompressor.ts';
 
 export const SEGMENT_MAGIC = Buffer.from('KBSEG\0\0\x01', 'latin1');
 export const SEGMENT_END_MAGIC = Buffer.from('KBSEGEND', 'latin1');
@@ -250,6 +252,12 @@ export interface ReadBlock extends BlockMeta {
   /** Uncompressed Kafka record batches. */
   raw: Buffer;
   index: number;
+  /**
+   * With `options.pool`: the pooled buffer `raw` lives in, lent to the reader of this block.
+   * Release it (once) when done with the block, after retaining it for anything that keeps
+   * `raw` or a view of it longer. Absent when the block's bytes are the reader's own.
+   */
+  lease?: BlockLease;
 }
 
 export interface SegmentReadResult {
@@ -273,11 +281,20 @@ export interface ExpectedFile {
 export async function* readSegment(
   key: string,
   source: AsyncIterable<Buffer | Uint8Array>,
-  options: { expected?: ExpectedFile; onHeader?: (h: SegmentHeader) => void } = {},
+  options: {
+    expected?: ExpectedFile;
+    onHeader?: (h: SegmentHeader) => void;
+    /** Decompress zstd blocks into buffers of this pool (see ReadBlock.lease), reading payloads into one reused buffer. */
+    pool?: BlockPool;
+  } = {},
 ): AsyncGenerator<ReadBlock, SegmentReadResult> {
   const expected = options.expected ?? {};
   const hash = runningDigest(expected.sha256 ? 'sha256' : 'crc32c');
   const r = new ByteReader(source, (b) => hash.update(b));
+  const pool = options.pool;
+  const zstd = pool ? new ZstdDecompressor() : null;
+  /** Payloads spanning stream chunks are copied here instead of into a new Buffer each. */
+  let scratch: Buffer | undefined;
   const bad = (detail: string): never => {
     throw new SegmentCorruptError(key, detail);
   };
@@ -312,9 +329,12 @@ export async function* readSegment(
       if (!codec) bad(`block ${i}: unknown codec ${h.readUInt8(4)}`);
       const storedLength = h.readUInt32BE(8);
       const rawLength = h.readUInt32BE(12);
-      const stored = await r.readExact(storedLength, `block ${i} payload`);
-      if (crc32c(stored) >>> 0 !== h.readUInt32BE(56)) bad(`block ${i}: payload checksum mismatch`);
       const flags = h.readUInt8(5);
+      // an unencrypted uncompressed payload is the block itself, so it must not be overwritten
+      const reuse = pool !== undefined && (codec !== 'none' || flags !== 0);
+      if (reuse && (scratch?.length ?? 0) < storedLength) scratch = Buffer.allocUnsafe(storedLength);
+      const stored = await r.readExact(storedLength, `block ${i} payload`, reuse ? scratch : undefined);
+      if (crc32c(stored) >>> 0 !== h.readUInt32BE(56)) bad(`block ${i}: payload checksum mismatch`);
       if (flags !== (opener ? FLAG_ENCRYPTED : 0))
         bad(
           `block ${i}: flags ${flags} do not match the file's codec chain (${opener ? 'encrypted' : 'not encrypted'})`,
@@ -328,15 +348,25 @@ export async function* readSegment(
           bad(`block ${i}: ${e.message}`);
         }
       let raw: Buffer;
+      let lease: BlockLease | undefined;
       try {
-        raw = await decompressBlock(codec!, payload, rawLength);
+        if (zstd && codec === 'zstd') {
+          // one spare byte: output that fills the buffer is longer than the header says
+          lease = pool!.acquire(rawLength + 1);
+          raw = lease.buffer.subarray(0, await zstd.decompressInto(payload, lease.buffer.subarray(0, rawLength + 1)));
+        } else raw = await decompressBlock(codec!, payload, rawLength);
       } catch (e) {
+        lease?.release();
         return bad(`block ${i}: cannot decompress (${(e as Error).message})`);
       }
-      if (raw.length !== rawLength) bad(`block ${i}: decompressed to ${raw.length} bytes, expected ${rawLength}`);
+      if (raw.length !== rawLength) {
+        lease?.release();
+        bad(`block ${i}: decompressed to ${raw.length} bytes, expected ${rawLength}`);
+      }
       yield {
         index: i,
         raw,
+        ...(lease ? { lease } : {}),
         firstOffset: Number(h.readBigInt64BE(16)),
         lastOffset: Number(h.readBigInt64BE(24)),
         recordCount: h.readUInt32BE(32),
@@ -370,5 +400,7 @@ export async function* readSegment(
     if (e instanceof Error && e.name === 'TruncatedError') throw new SegmentCorruptError(key, e.message);
     if (e instanceof RangeError) throw new SegmentCorruptError(key, e.message);
     throw e;
+  } finally {
+    zstd?.close();
   }
 }

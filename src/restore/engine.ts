@@ -18,6 +18,7 @@ import { murmur2 } from '@platformatic/kafka';
 import { selectTopics } from '../backup/topic-patterns.ts';
 import { IntegrityError, isNotFound, KafkaError, UsageError } from '../errors.ts';
 import { type BatchHeader, compressionOf, isControl, isLogAppendTime, splitBatches } from '../format/batch.ts';
+import { type BlockLease, BlockPool } from '../format/block-pool.ts';
 import { KAFKA_CODEC_IDS } from '../format/kafka-compression.ts';
 import { decodeRecords, encodeBatch, type KafkaRecord, restampBatch } from '../format/records.ts';
 import { readSegment } from '../format/segment.ts';
@@ -28,15 +29,17 @@ import { rawProduceV11 } from '../kafka/produce-raw-v11.ts';
 import { openExistingLine } from '../repository/line.ts';
 import { patchBatchIds } from '../schema-registry/batch-patch.ts';
 import type { SchemaRegistryRestoreReport } from '../schema-registry/restore-ids.ts';
-import { addCounts, noCounts, type RewriteCounts, type SchemaIdRewriter } from '../schema-registry/rewriter.ts';
+import type { RewriteCounts, SchemaIdRewriter } from '../schema-registry/rewriter.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
 import { retry } from '../util/retry.ts';
 import { BrokerSender } from './broker-sender.ts';
 import { RecordSelector } from './filters.ts';
 import { isInDoubtTimeout, waitForInDoubtAppends } from './in-doubt.ts';
+import { InFlightWindow } from './in-flight.ts';
 import { digestOf, MappingBuilder, type OffsetMapping } from './offset-map.ts';
 import { ORIGINAL_HEADERS, type RestoreOptions, type RestoreProgress } from './options.ts';
+import { PendingRecords } from './pending-records.ts';
 import {
   buildPlan,
   chooseSnapshot,
@@ -56,18 +59,8 @@ import { checkTimestampTypes, prepareTopics, type TopicReport } from './topics.t
 
 const log = logger('restore');
 
-/** Batches in flight per target partition (the idempotent producer keeps order up to 5). */
-const MAX_IN_FLIGHT = 5;
-/**
- * ...and at most this many bytes of them beyond the first. Large scenario (512 KiB batches), 8
- * alternating runs: peak RSS median 251 -> 239 MiB, same time; 62 KB batches never reach it.
- */
-const MAX_IN_FLIGHT_BYTES = 1 << 20;
 /** How long the broker may wait for acks=all before answering a Produce request. */
 const PRODUCE_TIMEOUT_MS = 30_000;
-/** Records and bytes per batch we encode ourselves. */
-const ENCODE_MAX_RECORDS = 5_000;
-const ENCODE_MAX_BYTES = 1 << 20;
 const MAX_RESYNCS = 10;
 /**
  * How long a resumed job waits for appended-but-uncommitted records when give_up_after_secs is
@@ -307,6 +300,8 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     const perTopic = new Map<string, number>();
     let identity = await k('initialising the idempotent producer', () => initProducerId(admin));
     const queue = [...plan.jobs];
+    // decompressed blocks, shared by the jobs: each holds a few while its batches are in flight
+    const blocks = new BlockPool(Math.max(1, o.maxConcurrentPartitions));
     let fatal: Error | null = null;
     const runOne = async (): Promise<void> => {
       while (!o.signal?.aborted && !fatal) {
@@ -336,6 +331,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
               limits,
               progress,
               schemaIds?.rewriterFor(job.sourceTopic) ?? null,
+              blocks,
             );
             const tm = mappings.get(job.targetTopic) ?? new Map<number, MappingBuilder>();
             for (const [tp, b] of r.mapping) tm.set(tp, b);
@@ -557,6 +553,7 @@ async function runJob(
   limits: { records: RateLimiter; bytes: RateLimiter },
   progress: RestoreProgress,
   schemaIds: SchemaIdRewriter | null,
+  pool: BlockPool,
 ): Promise<JobResult> {
   const targetParts = job.targetPartitions;
   // Batches a killed run got appended but not yet replicated are above the high watermark that
@@ -592,13 +589,9 @@ async function runJob(
   const written = new Map<number, number>(); // records of the stream seen so far per target partition
   const mapping = new Map<number, MappingBuilder>();
   const producers = new Map<number, PartitionProducer>();
-  const inflight = new Map<number, { done: Promise<void>; bytes: number }[]>();
+  const inflight = new Map<number, InFlightWindow>();
   let sendError: Error | null = null;
-  /** Records waiting to be encoded per target partition; `first` is the stream index of the first. */
-  const pendingRecords = new Map<
-    number,
-    { records: KafkaRecord[]; bytes: number; codec: number; first: number; ids: RewriteCounts }
-  >();
+  const pendingRecords = new Map<number, PendingRecords>();
   const resumeEnd = new Map<number, number>();
   /** The stream reached the last record a previous run restored: check the target holds exactly it. */
   const checkResumePoint = (tp: number, expected: KafkaRecord): Promise<void> => {
@@ -623,7 +616,7 @@ async function runJob(
       tp,
       new PartitionProducer(job.targetTopic, tp, identity, leaders, { giveUpAfterSecs: o.giveUpAfterSecs }),
     );
-    inflight.set(tp, []);
+    inflight.set(tp, new InFlightWindow());
   }
   const fixedCodec = o.compression === 'source' ? null : KAFKA_CODEC_IDS[o.compression];
   const fast = o.compression === 'source' && !o.includeOriginalOffsetHeader && !job.repartition;
@@ -639,8 +632,7 @@ async function runJob(
 
   /** Waits for every request in flight to tp; rethrows the first failure once all settled. */
   const settle = async (tp: number): Promise<void> => {
-    await Promise.allSettled(inflight.get(tp)!.map((f) => f.done));
-    inflight.set(tp, []);
+    await inflight.get(tp)!.settle();
     if (sendError) throw sendError;
   };
   /**
@@ -667,14 +659,15 @@ async function runJob(
     batch: Buffer,
     records: number,
     expectedBase: number,
-    counted?: RewriteCounts,
+    counted: RewriteCounts | undefined,
+    /** The block `batch` may be a view of: held until the batch is acknowledged (or fails). */
+    block: BlockLease | undefined,
   ): Promise<void> => {
     if (sendError) {
       await settle(tp);
     }
     await limits.records.take(records);
     await limits.bytes.take(batch.length);
-    const window = inflight.get(tp)!;
     const sentAt = performance.now();
     const p = producers
       .get(tp)!
@@ -690,14 +683,9 @@ async function runJob(
       .catch((e: Error) => {
         sendError ??= e;
       });
-    window.push({ done: p, bytes: batch.length });
-    let bytes = 0;
-    for (const f of window) bytes += f.bytes;
-    while (window.length >= MAX_IN_FLIGHT || (window.length > 1 && bytes > MAX_IN_FLIGHT_BYTES)) {
-      const oldest = window.shift()!;
-      bytes -= oldest.bytes;
-      await oldest.done;
-    }
+    const window = inflight.get(tp)!;
+    window.add(p, batch.length, block);
+    await window.makeRoom();
     if (sendError) await settle(tp);
   };
   const flushRecords = async (tp: number): Promise<void> => {
@@ -711,9 +699,15 @@ async function runJob(
       producerEpoch: p.identity.producerEpoch,
       baseSequence: p.reserve(pr.records.length),
     });
-    await enqueue(tp, batch, pr.records.length, baseline.get(tp)! + pr.first, pr.ids);
+    pr.encoded();
+    await enqueue(tp, batch, pr.records.length, baseline.get(tp)! + pr.first, pr.ids, undefined);
   };
-  const addRecord = async (tp: number, rec: KafkaRecord, codec: number): Promise<void> => {
+  const addRecord = async (
+    tp: number,
+    rec: KafkaRecord,
+    codec: number,
+    block: BlockLease | undefined,
+  ): Promise<void> => {
     const counted = ids?.take(); // rec's, patched just before
     let pr = pendingRecords.get(tp);
     if (pr && pr.codec !== codec) {
@@ -722,13 +716,11 @@ async function runJob(
     }
     if (!pr) {
       // account() already counted rec
-      pr = { records: [], bytes: 0, codec, first: written.get(tp)! - 1, ids: noCounts() };
+      pr = new PendingRecords(codec, written.get(tp)! - 1);
       pendingRecords.set(tp, pr);
     }
-    if (counted) addCounts(pr.ids, counted);
-    pr.records.push(rec);
-    pr.bytes += (rec.key?.length ?? 0) + (rec.value?.length ?? 0) + 32;
-    if (pr.records.length >= ENCODE_MAX_RECORDS || pr.bytes >= ENCODE_MAX_BYTES) await flushRecords(tp);
+    pr.add(rec, block, counted);
+    if (pr.full) await flushRecords(tp);
   };
   /** Counts one stream record for tp; returns true when it was already restored (skip it). */
   const account = (tp: number, sourcePartition: number, sourceOffset: number, count = 1): number => {
@@ -758,56 +750,61 @@ async function runJob(
       for (const file of range.files) {
         if (selector.stopped) break;
         const stream = await o.storage.load(file.key);
-        const blocks = readSegment(file.key, stream, { expected: file });
+        const blocks = readSegment(file.key, stream, { expected: file, pool });
         try {
           for await (const block of blocks) {
-            if (selector.stopped) break;
-            for (const h of splitBatches(block.raw)) {
-              if (isControl(h)) continue;
-              const verdict = selector.judgeBatch(h, block);
-              if (verdict === 'none') continue;
-              const contiguous = h.recordsCount === h.lastOffsetDelta + 1;
-              if (verdict === 'all' && fast && contiguous && !isLogAppendTime(h) && fixedTarget !== undefined) {
-                const tp = fixedTarget;
-                const skipped = account(tp, range.partition, Number(h.baseOffset), h.recordsCount);
-                if (skipped === h.recordsCount) {
-                  toSkip.set(tp, toSkip.get(tp)! - skipped);
-                  if (toSkip.get(tp) === 0) {
-                    const recs = decodeRecords(block.raw, h);
-                    await checkResumePoint(tp, patchIds(recs[recs.length - 1]!, range.topic, range.partition));
+            try {
+              if (selector.stopped) break;
+              for (const h of splitBatches(block.raw)) {
+                if (isControl(h)) continue;
+                const verdict = selector.judgeBatch(h, block);
+                if (verdict === 'none') continue;
+                const contiguous = h.recordsCount === h.lastOffsetDelta + 1;
+                if (verdict === 'all' && fast && contiguous && !isLogAppendTime(h) && fixedTarget !== undefined) {
+                  const tp = fixedTarget;
+                  const skipped = account(tp, range.partition, Number(h.baseOffset), h.recordsCount);
+                  if (skipped === h.recordsCount) {
+                    toSkip.set(tp, toSkip.get(tp)! - skipped);
+                    if (toSkip.get(tp) === 0) {
+                      const recs = decodeRecords(block.raw, h);
+                      await checkResumePoint(tp, patchIds(recs[recs.length - 1]!, range.topic, range.partition));
+                    }
+                    continue;
                   }
-                  continue;
+                  if (skipped === 0) {
+                    await flushRecords(tp);
+                    const p = producers.get(tp)!;
+                    const patched = ids
+                      ? patchBatchIds(
+                          block.raw,
+                          h,
+                          ids,
+                          (i) => `record ${range.topic}-${range.partition} offset ${Number(h.baseOffset) + i}`,
+                        )
+                      : { buf: block.raw, h };
+                    const b = restampBatch(patched.buf, patched.h, {
+                      producerId: p.identity.producerId,
+                      producerEpoch: p.identity.producerEpoch,
+                      baseSequence: p.reserve(h.recordsCount),
+                    });
+                    await enqueue(
+                      tp,
+                      b,
+                      h.recordsCount,
+                      baseline.get(tp)! + written.get(tp)! - h.recordsCount,
+                      ids?.take(),
+                      block.lease,
+                    );
+                    continue;
+                  }
+                  // a batch that is partly restored already: undo the accounting and take the record path
+                  written.set(tp, written.get(tp)! - h.recordsCount);
+                  mapping.set(tp, rebuildWithout(mapping.get(tp)!, h.recordsCount));
                 }
-                if (skipped === 0) {
-                  await flushRecords(tp);
-                  const p = producers.get(tp)!;
-                  const patched = ids
-                    ? patchBatchIds(
-                        block.raw,
-                        h,
-                        ids,
-                        (i) => `record ${range.topic}-${range.partition} offset ${Number(h.baseOffset) + i}`,
-                      )
-                    : { buf: block.raw, h };
-                  const b = restampBatch(patched.buf, patched.h, {
-                    producerId: p.identity.producerId,
-                    producerEpoch: p.identity.producerEpoch,
-                    baseSequence: p.reserve(h.recordsCount),
-                  });
-                  await enqueue(
-                    tp,
-                    b,
-                    h.recordsCount,
-                    baseline.get(tp)! + written.get(tp)! - h.recordsCount,
-                    ids?.take(),
-                  );
-                  continue;
-                }
-                // a batch that is partly restored already: undo the accounting and take the record path
-                written.set(tp, written.get(tp)! - h.recordsCount);
-                mapping.set(tp, rebuildWithout(mapping.get(tp)!, h.recordsCount));
+                await recordPath(h, block.raw, block);
               }
-              await recordPath(h, block.raw, block);
+            } finally {
+              block.lease?.release();
             }
           }
         } catch (e) {
@@ -822,7 +819,7 @@ async function runJob(
       async function recordPath(
         h: BatchHeader,
         raw: Buffer,
-        block: { firstOffset: number; lastOffset: number },
+        block: { firstOffset: number; lastOffset: number; lease?: BlockLease },
       ): Promise<void> {
         const codec = fixedCodec ?? compressionOf(h);
         for (const rec of decodeRecords(raw, h)) {
@@ -844,6 +841,7 @@ async function runJob(
             tp,
             transform(patchIds(rec, range.topic, range.partition), range.topic, range.partition, o),
             codec,
+            block.lease,
           );
         }
       }
@@ -853,7 +851,7 @@ async function runJob(
       await settle(tp);
     }
   } finally {
-    await Promise.allSettled([...inflight.values()].flat().map((f) => f.done));
+    await Promise.allSettled([...inflight.values()].map((w) => w.settle()));
   }
   for (const tp of targetParts) {
     const left = toSkip.get(tp)!;
