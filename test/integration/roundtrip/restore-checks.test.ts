@@ -76,7 +76,9 @@ describe('restore checks', { timeout: 600_000 }, () => {
   test('a foreign producer writing into the target during the restore is reported (exit 3)', async () => {
     const target = `${topic}-foreign`;
     topics.push(target);
-    const config = restoreConfig('foreign.yaml', target, { max_records_per_sec: 1_000 });
+    // slow enough (6,000 records at 250/s: 24 s) that the Java producer's JVM, started once 500
+    // are in, writes while the restore still runs even on a loaded machine (at 1,000/s it did not)
+    const config = restoreConfig('foreign.yaml', target, { max_records_per_sec: 250 });
     const { done } = startCli(['restore', '-c', config, '--format', 'json']);
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline && (await endOffsetSum(target)) < 500) await sleep(50);
