@@ -6,11 +6,11 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { compressionsAlgorithms } from '@platformatic/kafka';
+import { zstdCompressFrame } from './zstd-compressor.ts';
 
 export type BlockCodec = 'none' | 'zstd' | 'gzip' | 'lz4';
 export const BLOCK_CODECS: readonly BlockCodec[] = ['none', 'zstd', 'gzip', 'lz4'];
 
-const zstdCompress = promisify(zlib.zstdCompress);
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
@@ -27,23 +27,20 @@ function blockChunk(bytes: number): number {
   return Math.min(Math.max(bytes + 1024, 64 * 1024), 64 * 1024 * 1024);
 }
 
-export async function compressBlock(codec: BlockCodec, data: Buffer, level?: number): Promise<Buffer> {
+/**
+ * The block's stored payload in pieces, in order (zstd: one frame, src/format/zstd-compressor.ts;
+ * the others: one piece). With `none` the piece is `data` itself.
+ */
+export async function compressBlock(codec: BlockCodec, data: Buffer, level?: number): Promise<Buffer[]> {
   switch (codec) {
     case 'none':
-      return data;
+      return [data];
     case 'zstd':
-      // one chunk for the whole block: the default 16 KiB chunks cost a thread-pool round trip each
-      return zstdCompress(data, {
-        chunkSize: blockChunk(data.length),
-        params: {
-          [zlib.constants.ZSTD_c_compressionLevel]: level ?? DEFAULT_LEVELS.zstd!,
-          [zlib.constants.ZSTD_c_checksumFlag]: 0,
-        },
-      });
+      return zstdCompressFrame(data, level ?? DEFAULT_LEVELS.zstd!);
     case 'gzip':
-      return gzip(data, { level: level ?? DEFAULT_LEVELS.gzip!, chunkSize: blockChunk(data.length) });
+      return [await gzip(data, { level: level ?? DEFAULT_LEVELS.gzip!, chunkSize: blockChunk(data.length) })];
     case 'lz4':
-      return compressionsAlgorithms.lz4.compressSync(data);
+      return [compressionsAlgorithms.lz4.compressSync(data)];
   }
 }
 
