@@ -6,7 +6,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { compressionsAlgorithms } from '@platformatic/kafka';
-import { zstdCompressFrame } from './zstd-compressor.ts';
+import { withZstdFrame } from './zstd-compressor.ts';
 
 export type BlockCodec = 'none' | 'zstd' | 'gzip' | 'lz4';
 export const BLOCK_CODECS: readonly BlockCodec[] = ['none', 'zstd', 'gzip', 'lz4'];
@@ -28,19 +28,25 @@ function blockChunk(bytes: number): number {
 }
 
 /**
- * The block's stored payload in pieces, in order (zstd: one frame, src/format/zstd-compressor.ts;
+ * Compresses a block and hands the stored payload, in pieces in order, to `use`, where it is
+ * valid until `use` settles (zstd: one frame in a reused buffer, src/format/zstd-compressor.ts;
  * the others: one piece). With `none` the piece is `data` itself.
  */
-export async function compressBlock(codec: BlockCodec, data: Buffer, level?: number): Promise<Buffer[]> {
+export async function withCompressedBlock<T>(
+  codec: BlockCodec,
+  data: Buffer,
+  level: number | undefined,
+  use: (stored: Buffer[]) => Promise<T>,
+): Promise<T> {
   switch (codec) {
     case 'none':
-      return [data];
+      return use([data]);
     case 'zstd':
-      return zstdCompressFrame(data, level ?? DEFAULT_LEVELS.zstd!);
+      return withZstdFrame(data, level ?? DEFAULT_LEVELS.zstd!, use);
     case 'gzip':
-      return [await gzip(data, { level: level ?? DEFAULT_LEVELS.gzip!, chunkSize: blockChunk(data.length) })];
+      return use([await gzip(data, { level: level ?? DEFAULT_LEVELS.gzip!, chunkSize: blockChunk(data.length) })]);
     case 'lz4':
-      return [compressionsAlgorithms.lz4.compressSync(data)];
+      return use([compressionsAlgorithms.lz4.compressSync(data)]);
   }
 }
 

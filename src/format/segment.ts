@@ -24,7 +24,7 @@ import { dataEncryptionOf } from '../crypto/storage.ts';
 import type { ObjectWriter } from '../storage/backend.ts';
 import { ByteReader } from './byte-reader.ts';
 import { crc32c, crc32cOfParts, type FileChecksumKind, type RunningDigest, runningDigest } from './checksum.ts';
-import { type BlockCodec, compressBlock, decompressBlock } from './compression.ts';
+import { type BlockCodec, decompressBlock, withCompressedBlock } from './compression.ts';
 
 export const SEGMENT_MAGIC = Buffer.from('KBSEG\0\0\x01', 'latin1');
 export const SEGMENT_END_MAGIC = Buffer.from('KBSEGEND', 'latin1');
@@ -153,8 +153,7 @@ export class SegmentWriter {
    * (callers may reuse its memory); before, it must not change.
    */
   async appendBlock(raw: Buffer, meta: BlockMeta): Promise<void> {
-    const stored = await compressBlock(this.codec, raw, this.level);
-    await this.appendCompressed(stored, raw.length, meta);
+    await withCompressedBlock(this.codec, raw, this.level, (stored) => this.appendCompressed(stored, raw.length, meta));
   }
 
   /**
