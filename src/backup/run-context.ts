@@ -77,8 +77,10 @@ export class RunContext {
 
   constructor(o: BackupOptions) {
     this.o = o;
-    // a slot holder has a block being filled and, mostly, one or two being written
-    this.blocks = BlockPool.forBlocks(o.maxBatchBytes, o.maxConcurrentPartitions);
+    // A slot holder has a block being filled and up to three being written (a fetch brings up to
+    // 4 × max_batch_bytes per partition); a buffer dropped for want of room here is garbage the
+    // collector finds late, and a new one is allocated for the next block: keep them all.
+    this.blocks = BlockPool.forBlocks(o.maxBatchBytes, 4 * o.maxConcurrentPartitions);
   }
 
   /**
