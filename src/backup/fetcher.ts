@@ -7,7 +7,7 @@
 import type { Connection } from '@platformatic/kafka';
 import { KafkaError } from '../errors.ts';
 import { IsolationLevel, ListOffsetTimestamp, listOffsets, pkey } from '../kafka/admin-helpers.ts';
-import { type RawFetchPartition, rawFetchV17 } from '../kafka/fetch-raw-v17.ts';
+import { type RawFetchPartition, rawFetchV17Views } from '../kafka/fetch-raw-v17.ts';
 import { logger } from '../util/log.ts';
 import { divergenceOf, truncatedLogError } from './divergence.ts';
 import { FetchOrder } from './fetch-order.ts';
@@ -93,7 +93,7 @@ export class Fetcher {
     }));
     const conn = await this.connectionFor(nodeId);
     const maxWait = this.o.mode === 'snapshot' ? 50 : 500;
-    const res = await rawFetchV17.async(
+    const res = await rawFetchV17Views.async(
       conn,
       maxWait,
       1,
@@ -122,8 +122,9 @@ export class Fetcher {
           this.handleDivergence(w, p.divergingEpoch);
           continue;
         }
-        bytes += p.records?.length ?? 0;
-        if (p.records?.length) this.fetchOrder.served(w);
+        const n = recordBytes(p);
+        bytes += n;
+        if (n > 0) this.fetchOrder.served(w);
         w.ingest(p);
       }
     }
@@ -198,4 +199,10 @@ export class Fetcher {
       }
     }
   }
+}
+
+function recordBytes(p: RawFetchPartition): number {
+  let n = p.records?.length ?? 0;
+  for (const v of p.recordViews ?? []) n += v.length;
+  return n;
 }

@@ -8,7 +8,15 @@
  * in durable, listed files.
  */
 import { KafkaError } from '../errors.ts';
-import { type BatchHeader, batchCrcOk, batchRange, lastOffsetOf, splitBatches } from '../format/batch.ts';
+import {
+  BATCH_HEADER_SIZE,
+  BatchFormatError,
+  type BatchHeader,
+  batchCrcOk,
+  batchRange,
+  lastOffsetOf,
+  readBatchHeader,
+} from '../format/batch.ts';
 import type { FileChecksumKind } from '../format/checksum.ts';
 import { crc32c } from '../format/checksum.ts';
 import type { BlockCodec } from '../format/compression.ts';
@@ -17,6 +25,8 @@ import { type SegmentHeader, SegmentWriter } from '../format/segment.ts';
 import type { RawFetchPartition } from '../kafka/fetch-raw-v17.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
+import { BlockPool } from './block-pool.ts';
+import { RecordChunks } from './record-chunks.ts';
 import { TransactionFilter } from './txn-filter.ts';
 
 const log = logger('backup');
@@ -36,12 +46,14 @@ export interface PartitionWriterOptions {
   segmentMaxBytes: number;
   segmentMaxIntervalMs: number;
   storage: StorageBackend;
+  /** Where block buffers come from (shared by a run's writers); a writer of its own when absent. */
+  blocks?: BlockPool;
   /** Called for each byte count written to storage (metrics, throttling). */
   onStored?: (rawBytes: number, storedBytes: number, records: number, maxTimestamp: number) => void;
 }
 
 interface OpenBlock {
-  parts: Buffer[];
+  /** Bytes of the block in the writer's block buffer, from its start. */
   bytes: number;
   firstOffset: number;
   lastOffset: number;
@@ -75,6 +87,14 @@ export class PartitionWriter {
   /** Base offset of the batch that failed its CRC in the last fetch (-1: none); a second failure there is fatal. */
   private corruptAt = -1;
   private block: OpenBlock | null = null;
+  /**
+   * The buffer the open block (or the next) is collected in, from the pool: [0, block.bytes) is
+   * the block; a batch spanning socket chunks is staged after it before it is checked.
+   */
+  private buf: Buffer | null = null;
+  private readonly blocks: BlockPool;
+  /** A batch header spanning two socket chunks is read from here. */
+  private readonly headerBytes = Buffer.alloc(BATCH_HEADER_SIZE);
   private segment: SegmentWriter | null = null;
   private segmentSeq = 0;
   /**
@@ -110,6 +130,7 @@ export class PartitionWriter {
     this.committedEnd = startOffset;
     this.fileStart = startOffset;
     this.end = end;
+    this.blocks = o.blocks ?? BlockPool.forBlocks(o.maxBatchBytes, 2);
   }
 
   get done(): boolean {
@@ -149,14 +170,25 @@ export class PartitionWriter {
     this.lastStable = Number(p.lastStableOffset >= 0n ? p.lastStableOffset : p.highWatermark);
     this.logStartOffset = Number(p.logStartOffset);
     if (p.abortedTransactions.length > 0) this.filter.addAborted(p.abortedTransactions);
-    if (!p.records) return 0;
+    const views = p.recordViews ?? (p.records ? [p.records] : null);
+    if (!views?.length) return 0;
+    const src = new RecordChunks(views);
     let kept = 0;
-    const buf = p.records;
-    for (const h of splitBatches(buf)) {
+    // a trailing partial batch (the response was cut at max bytes) is left: the next fetch starts at it
+    for (let pos = 0, size = 0; pos + BATCH_HEADER_SIZE <= src.length; pos += size) {
+      const h = this.header(src, pos);
+      size = h.size;
+      if (pos + size > src.length) break;
+      if (h.magic !== 2)
+        throw new BatchFormatError(`record batch at offset ${h.baseOffset} has magic ${h.magic}, expected 2`);
       if (this.done) break;
       const last = Number(lastOffsetOf(h));
       if (last < this.position) continue;
       const base = Number(h.baseOffset);
+      // a batch reaching below the position (fetched mid-batch) starts a new block, whose
+      // logical range then excludes the records before the position
+      if (base < this.position && this.block) this.flushBlock();
+      const buf = this.batchBytes(src, pos, size);
       // Every batch used is checked against its own CRC-32C (one native call over the batch, no
       // per-record work): the broker sends stored bytes as they are, and a corrupt batch stored
       // here would be restored as valid. Ingest stops before it, so the next fetch reads it again.
@@ -183,12 +215,9 @@ export class PartitionWriter {
         this.position = to + 1;
         continue;
       }
-      // a batch reaching below the position (fetched mid-batch) starts a new block, whose
-      // logical range then excludes the records before the position
-      if (base < from && this.block) this.flushBlock();
       const stats = batchRange(buf, h, from, to);
       this.skip('compaction', to - from + 1 - stats.records);
-      this.addToBlock(buf.subarray(h.position, h.position + h.size), from, to, stats);
+      this.addToBlock(buf, from, to, stats);
       kept += stats.records;
       this.position = to + 1;
       // only now, with the position past this batch, may the block (and maybe the file) be cut
@@ -198,6 +227,40 @@ export class PartitionWriter {
     if (kept === 0 && !this.block) this.filter.prune(BigInt(this.position));
     this.noteRead();
     return kept;
+  }
+
+  /** The header of the batch at pos (its position field: 0, the start of batchBytes' result). */
+  private header(src: RecordChunks, pos: number): BatchHeader {
+    const v = src.view(pos, BATCH_HEADER_SIZE);
+    if (v) return readBatchHeader(v, 0);
+    src.copyTo(pos, BATCH_HEADER_SIZE, this.headerBytes, 0);
+    return readBatchHeader(this.headerBytes, 0);
+  }
+
+  /**
+   * The batch at [pos, pos + size) in one piece: a view of its socket chunk, or, when it spans
+   * two, copied to where it goes in the block buffer (addToBlock then keeps it in place).
+   */
+  private batchBytes(src: RecordChunks, pos: number, size: number): Buffer {
+    const v = src.view(pos, size);
+    if (v) return v;
+    const at = this.block?.bytes ?? 0;
+    const buf = this.room(at + size);
+    src.copyTo(pos, size, buf, at);
+    return buf.subarray(at, at + size);
+  }
+
+  /** The block buffer, with room for `bytes` (the open block's bytes are kept when it grows). */
+  private room(bytes: number): Buffer {
+    const cur = this.buf;
+    if (cur && cur.length >= bytes) return cur;
+    const next = this.blocks.take(cur ? Math.max(bytes, 2 * cur.length) : bytes);
+    if (cur) {
+      cur.copy(next, 0, 0, this.block?.bytes ?? 0);
+      this.blocks.give(cur);
+    }
+    this.buf = next;
+    return next;
   }
 
   /**
@@ -229,7 +292,6 @@ export class PartitionWriter {
   ): void {
     if (!this.block) {
       this.block = {
-        parts: [],
         bytes: 0,
         firstOffset: from,
         lastOffset: to,
@@ -240,8 +302,9 @@ export class PartitionWriter {
       };
     }
     const b = this.block;
-    // a view into the fetch response; flushBlock copies the block out once, freeing the response
-    b.parts.push(bytes);
+    const buf = this.room(b.bytes + bytes.length);
+    // a batch staged by batchBytes is in place already; a view of a socket chunk is copied
+    if (bytes.buffer !== buf.buffer || bytes.byteOffset !== buf.byteOffset + b.bytes) bytes.copy(buf, b.bytes);
     if (bytes.length > this.fileMaxBatch) this.fileMaxBatch = bytes.length;
     b.bytes += bytes.length;
     b.lastOffset = to;
@@ -253,13 +316,15 @@ export class PartitionWriter {
     }
   }
 
-  /** Hands the open block to the write chain. */
+  /** Hands the open block to the write chain; its buffer returns to the pool once it is written. */
   flushBlock(): void {
     const b = this.block;
     if (!b) return;
     this.block = null;
+    const buf = this.buf!;
+    this.buf = null;
     this.pendingBlocks++;
-    const raw = joinParts(b.parts, b.bytes);
+    const raw = buf.subarray(0, b.bytes);
     const fileStart = this.fileStart;
     this.fileRawBytes += raw.length;
     this.enqueue(async () => {
@@ -274,6 +339,8 @@ export class PartitionWriter {
           minTimestamp: b.records ? b.minTs : -1,
           maxTimestamp: b.maxTs,
         });
+        // compressed and written: nothing reads the buffer any more (a failed block's is dropped)
+        this.blocks.give(buf);
         if (b.maxTs > this.newestStored) this.newestStored = b.maxTs;
         this.o.onStored?.(raw.length, this.segment!.bytesWritten - before, b.records, b.maxTs);
       } finally {
@@ -349,6 +416,9 @@ export class PartitionWriter {
    */
   closeFile(): void {
     this.flushBlock();
+    // a writer between files holds no block buffer (a run has many more writers than slots)
+    if (this.buf) this.blocks.give(this.buf);
+    this.buf = null;
     const coverEnd = this.position;
     const epoch = this.lastFetchedEpoch;
     const skipped = this.skipped;
@@ -414,6 +484,7 @@ export class PartitionWriter {
   /** Discards the open file (used on abort); committed files stay listed or unlisted as they are. */
   async abort(): Promise<void> {
     this.block = null;
+    this.buf = null;
     await this.chain.catch(() => undefined);
     if (this.segment) await this.segment.abort().catch(() => undefined);
     this.segment = null;
@@ -421,20 +492,3 @@ export class PartitionWriter {
 }
 
 const hex = (n: number) => `0x${(n >>> 0).toString(16).padStart(8, '0')}`;
-
-/**
- * One buffer holding the parts in order. Parts that are consecutive views of one fetch response
- * (the common case: a block cut from one partition's records section) are joined as a view, not
- * copied; the response's records section was already copied out of the socket chunks once.
- */
-function joinParts(parts: Buffer[], bytes: number): Buffer {
-  const first = parts[0];
-  if (!first) return Buffer.alloc(0);
-  let end = first.byteOffset + first.length;
-  for (let i = 1; i < parts.length; i++) {
-    const p = parts[i]!;
-    if (p.buffer !== first.buffer || p.byteOffset !== end) return Buffer.concat(parts, bytes);
-    end += p.length;
-  }
-  return Buffer.from(first.buffer, first.byteOffset, bytes);
-}

@@ -12,6 +12,7 @@ import type { TopicDescription } from '../kafka/admin-helpers.ts';
 import { kafkaError } from '../kafka/client.ts';
 import type { BackupLine } from '../repository/line.ts';
 import { logger } from '../util/log.ts';
+import { BlockPool } from './block-pool.ts';
 import type { BackupOptions, BackupProgress } from './options.ts';
 import type { PartitionWriter } from './partition-writer.ts';
 
@@ -54,6 +55,8 @@ export class RunContext {
   /** Each partition's leader epoch from metadata, sent as current_leader_epoch (KIP-320). */
   readonly leaderEpochs = new Map<string, number>();
   readonly slots = new Set<PartitionWriter>();
+  /** Block buffers, shared by the writers (only slot holders fill blocks). */
+  readonly blocks: BlockPool;
   readonly failedTopics = new Map<string, string>();
   readonly progress: BackupProgress = {
     records: 0,
@@ -74,6 +77,10 @@ export class RunContext {
 
   constructor(o: BackupOptions) {
     this.o = o;
+    // A slot holder has a block being filled and up to three being written (a fetch brings up to
+    // 4 × max_batch_bytes per partition); a buffer dropped for want of room here is garbage the
+    // collector finds late, and a new one is allocated for the next block: keep them all.
+    this.blocks = BlockPool.forBlocks(o.maxBatchBytes, 4 * o.maxConcurrentPartitions);
   }
 
   /**

@@ -18,6 +18,7 @@ export type TopicsContext = Pick<
   RunContext,
   | 'o'
   | 'runId'
+  | 'blocks'
   | 'admin'
   | 'manifest'
   | 'snapshot'
@@ -167,6 +168,7 @@ export async function createWriters(
         segmentMaxBytes: o.segmentMaxBytes,
         segmentMaxIntervalMs: o.segmentMaxIntervalSecs * 1000,
         storage: o.storage,
+        blocks: ctx.blocks,
         onStored: (raw, stored, records) => {
           ctx.progress.rawBytes += raw;
           ctx.progress.storedBytes += stored;

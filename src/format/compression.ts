@@ -6,11 +6,11 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { compressionsAlgorithms } from '@platformatic/kafka';
+import { withZstdFrame } from './zstd-compressor.ts';
 
 export type BlockCodec = 'none' | 'zstd' | 'gzip' | 'lz4';
 export const BLOCK_CODECS: readonly BlockCodec[] = ['none', 'zstd', 'gzip', 'lz4'];
 
-const zstdCompress = promisify(zlib.zstdCompress);
 const zstdDecompress = promisify(zlib.zstdDecompress);
 const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
@@ -27,23 +27,26 @@ function blockChunk(bytes: number): number {
   return Math.min(Math.max(bytes + 1024, 64 * 1024), 64 * 1024 * 1024);
 }
 
-export async function compressBlock(codec: BlockCodec, data: Buffer, level?: number): Promise<Buffer> {
+/**
+ * Compresses a block and hands the stored payload, in pieces in order, to `use`, where it is
+ * valid until `use` settles (zstd: one frame in a reused buffer, src/format/zstd-compressor.ts;
+ * the others: one piece). With `none` the piece is `data` itself.
+ */
+export async function withCompressedBlock<T>(
+  codec: BlockCodec,
+  data: Buffer,
+  level: number | undefined,
+  use: (stored: Buffer[]) => Promise<T>,
+): Promise<T> {
   switch (codec) {
     case 'none':
-      return data;
+      return use([data]);
     case 'zstd':
-      // one chunk for the whole block: the default 16 KiB chunks cost a thread-pool round trip each
-      return zstdCompress(data, {
-        chunkSize: blockChunk(data.length),
-        params: {
-          [zlib.constants.ZSTD_c_compressionLevel]: level ?? DEFAULT_LEVELS.zstd!,
-          [zlib.constants.ZSTD_c_checksumFlag]: 0,
-        },
-      });
+      return withZstdFrame(data, level ?? DEFAULT_LEVELS.zstd!, use);
     case 'gzip':
-      return gzip(data, { level: level ?? DEFAULT_LEVELS.gzip!, chunkSize: blockChunk(data.length) });
+      return use([await gzip(data, { level: level ?? DEFAULT_LEVELS.gzip!, chunkSize: blockChunk(data.length) })]);
     case 'lz4':
-      return compressionsAlgorithms.lz4.compressSync(data);
+      return use([compressionsAlgorithms.lz4.compressSync(data)]);
   }
 }
 

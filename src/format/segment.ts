@@ -26,7 +26,7 @@ import type { ObjectWriter } from '../storage/backend.ts';
 import type { BlockLease, BlockPool } from './block-pool.ts';
 import { ByteReader } from './byte-reader.ts';
 import { crc32c, crc32cOfParts, type FileChecksumKind, type RunningDigest, runningDigest } from './checksum.ts';
-import { type BlockCodec, compressBlock, decompressBlock } from './compression.ts';
+import { type BlockCodec, decompressBlock, withCompressedBlock } from './compression.ts';
 import { ZstdDecompressor } from './zstd-decompressor.ts';
 
 export const SEGMENT_MAGIC = Buffer.from('KBSEG\0\0\x01', 'latin1');
@@ -151,15 +151,25 @@ export class SegmentWriter {
     await this.emit(pre);
   }
 
-  /** Compresses and appends one block of raw record batches. */
+  /**
+   * Compresses and appends one block of raw record batches. `raw` is not read once this resolves
+   * (callers may reuse its memory); before, it must not change.
+   */
   async appendBlock(raw: Buffer, meta: BlockMeta): Promise<void> {
-    const stored = await compressBlock(this.codec, raw, this.level);
-    await this.appendCompressed(stored, raw.length, meta);
+    await withCompressedBlock(this.codec, raw, this.level, (stored) => this.appendCompressed(stored, raw.length, meta));
   }
 
-  /** Appends a block already compressed with this file's codec (lets callers compress ahead). */
-  async appendCompressed(compressed: Buffer, rawLength: number, meta: BlockMeta): Promise<void> {
+  /**
+   * Appends a block already compressed with this file's codec (lets callers compress ahead),
+   * given whole or in pieces (a zstd frame as the compressor handed it out), written in order.
+   */
+  async appendCompressed(compressed: Buffer | readonly Buffer[], rawLength: number, meta: BlockMeta): Promise<void> {
     if (!this.started) await this.start();
+    let pieces = Buffer.isBuffer(compressed) ? [compressed] : compressed;
+    // sealing takes the payload whole
+    if (this.sealer && pieces.length > 1) pieces = [Buffer.concat(pieces)];
+    let storedLength = 0;
+    for (const p of pieces) storedLength += p.length;
     // the previous block's tag, then this block's header: one write
     const tail = this.tail;
     this.tail = null;
@@ -169,7 +179,7 @@ export class SegmentWriter {
     BLOCK_MAGIC.copy(h, 0);
     h.writeUInt8(CODEC_IDS[this.codec], 4);
     if (this.sealer) h.writeUInt8(FLAG_ENCRYPTED, 5);
-    h.writeUInt32BE(compressed.length + (this.sealer?.overhead ?? 0), 8);
+    h.writeUInt32BE(storedLength + (this.sealer?.overhead ?? 0), 8);
     h.writeUInt32BE(rawLength, 12);
     h.writeBigInt64BE(BigInt(meta.firstOffset), 16);
     h.writeBigInt64BE(BigInt(meta.lastOffset), 24);
@@ -178,17 +188,20 @@ export class SegmentWriter {
     h.writeBigInt64BE(BigInt(meta.minTimestamp), 40);
     h.writeBigInt64BE(BigInt(meta.maxTimestamp), 48);
     // the header (but its checksums) is the associated data: offsets and counts cannot be edited either
-    const parts = this.sealer
-      ? this.sealer.seal(this.index.length, compressed, h.subarray(0, BLOCK_AAD_BYTES))
-      : [compressed];
-    h.writeUInt32BE(crc32cOfParts(parts), 56);
+    let tag: Buffer | null = null;
+    if (this.sealer) {
+      const [sealed, t] = this.sealer.seal(this.index.length, pieces[0]!, h.subarray(0, BLOCK_AAD_BYTES));
+      pieces = [sealed];
+      tag = t;
+      h.writeUInt32BE(crc32cOfParts([sealed, t]), 56);
+    } else h.writeUInt32BE(crc32cOfParts(pieces), 56);
     h.writeUInt32BE(crc32c(h.subarray(0, 60)) >>> 0, 60);
     const position = this.position + out.length - BLOCK_HEADER_SIZE;
     this.index.push({ ...meta, position, storedLength: h.readUInt32BE(8), rawLength });
     this.rawBytes += rawLength;
     await this.emit(out);
-    await this.emit(parts[0]!);
-    this.tail = parts[1] ?? null;
+    for (const p of pieces) await this.emit(p);
+    this.tail = tag;
   }
 
   /** Writes footer and trailer, commits the object, and returns what the manifest lists. */

@@ -32,6 +32,11 @@ export interface RawFetchPartition {
   preferredReadReplica: number;
   /** The record batches exactly as sent; may end with a partial batch. */
   records: Buffer | null;
+  /**
+   * rawFetchV17Views only (records is null there): the same bytes as views of the response's
+   * socket chunks, in order, not copied; absent when the partition returned no records.
+   */
+  recordViews?: Buffer[];
 }
 
 export interface RawFetchResponse {
@@ -65,6 +70,24 @@ export function parseRawFetchResponse(
   _apiVersion: number,
   reader: Reader,
 ): RawFetchResponse {
+  return parseResponse(reader, false);
+}
+
+/**
+ * The records as views of the socket chunks (recordViews): no copy of the records section when
+ * it spans several chunks, as it does for any sizeable fetch. The chunks stay alive as long as
+ * the views do; a backup copies the batches it keeps into its block buffers and drops them.
+ */
+export function parseRawFetchResponseViews(
+  _correlationId: number,
+  _apiKey: number,
+  _apiVersion: number,
+  reader: Reader,
+): RawFetchResponse {
+  return parseResponse(reader, true);
+}
+
+function parseResponse(reader: Reader, views: boolean): RawFetchResponse {
   const throttleTimeMs = reader.readInt32();
   const errorCode = reader.readInt16();
   const sessionId = reader.readInt32();
@@ -91,7 +114,8 @@ export function parseRawFetchResponse(
         if (size > 1) {
           const length = size - 1;
           // slice() is a view when the bytes sit in one socket chunk, a copy when they span several.
-          p.records = r.buffer.slice(r.position, r.position + length);
+          if (views) p.recordViews = r.buffer.subarray(r.position, r.position + length).buffers;
+          else p.records = r.buffer.slice(r.position, r.position + length);
           r.skip(length);
         }
         skipTaggedFields(r, {
@@ -119,4 +143,12 @@ export const rawFetchV17 = createAPI<Parameters<typeof fetchV17.createRequest>, 
   17,
   fetchV17.createRequest,
   parseRawFetchResponse,
+);
+
+/** rawFetchV17 with the records as views of the socket chunks (the backup's fetch path). */
+export const rawFetchV17Views = createAPI<Parameters<typeof fetchV17.createRequest>, RawFetchResponse>(
+  1,
+  17,
+  fetchV17.createRequest,
+  parseRawFetchResponseViews,
 );

@@ -43,7 +43,9 @@ export interface ByteRange {
  * rename, fsync dir; S3: multipart complete; Azure: commit block list; GCS: resumable upload
  * finalised). abort() discards everything written; it is safe to call after a failure.
  * Each chunk handed to write() may be retried by the backend, so it must not be mutated
- * by the caller afterwards.
+ * by the caller until that write() has resolved (then the backend holds no reference to it: the
+ * backup reuses its block buffers); after a failed write(), not before it is retried or the
+ * writer aborted.
  */
 export interface ObjectWriter {
   write(chunk: Uint8Array): Promise<void>;

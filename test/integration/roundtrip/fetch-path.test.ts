@@ -17,7 +17,7 @@ import { after, afterEach, before, describe, mock, test } from 'node:test';
 import { runBackup } from '../../../src/backup/engine.ts';
 import { backupDefaults } from '../../../src/backup/options.ts';
 import { splitBatches } from '../../../src/format/batch.ts';
-import { type RawFetchResponse, rawFetchV17 } from '../../../src/kafka/fetch-raw-v17.ts';
+import { type RawFetchResponse, rawFetchV17Views } from '../../../src/kafka/fetch-raw-v17.ts';
 import { BackupLine } from '../../../src/repository/line.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
 import { configureLogging } from '../../../src/util/log.ts';
@@ -37,16 +37,31 @@ configureLogging({ level: 'error' });
 const view = (r: DumpedRecord) =>
   `${r.partition}|${r.offset}|${r.timestamp}|${r.key}|${r.value}|${JSON.stringify(r.headers)}`;
 
-type FetchArgs = Parameters<typeof rawFetchV17.async>;
-const realFetch = rawFetchV17.async;
+type FetchArgs = Parameters<typeof rawFetchV17Views.async>;
+const realFetch = rawFetchV17Views.async;
 
-/** Replaces the raw Fetch call with one that calls the real one and hands its answer to `tap` (awaited). */
+/**
+ * Replaces the backup's raw Fetch call with one that calls the real one and hands its answer to
+ * `tap` (awaited). The records come as views of the socket chunks (recordViews).
+ */
 function tapFetches(tap: (res: RawFetchResponse, request: FetchArgs) => void | Promise<void>): void {
-  mock.method(rawFetchV17, 'async', async (...args: FetchArgs) => {
+  mock.method(rawFetchV17Views, 'async', async (...args: FetchArgs) => {
     const res = (await realFetch(...args)) as RawFetchResponse;
     await tap(res, args);
     return res;
   });
+}
+
+/** Flips a bit of byte `at` of the records section held as `views` (in the socket chunk holding it). */
+function flipInViews(views: Buffer[], at: number): void {
+  for (const v of views) {
+    if (at < v.length) {
+      v[at]! ^= 0x10;
+      return;
+    }
+    at -= v.length;
+  }
+  throw new Error('position past the records');
 }
 
 function backupOptions(dir: string, topic: string, over: Partial<Parameters<typeof runBackup>[0]> = {}) {
@@ -76,7 +91,8 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
     const served: number[][] = [];
     tapFetches((res) => {
       const got: number[] = [];
-      for (const t of res.responses) for (const p of t.partitions) if (p.records?.length) got.push(p.partitionIndex);
+      for (const t of res.responses)
+        for (const p of t.partitions) if (p.recordViews?.length) got.push(p.partitionIndex);
       if (got.length) served.push(got);
     });
     const dir = tempDir('rotate');
@@ -119,7 +135,7 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
     let deleted = -1;
     tapFetches(async (res) => {
       const p = res.responses[0]?.partitions[0];
-      if (deleted >= 0 || !p?.records?.length) return;
+      if (deleted >= 0 || !p?.recordViews?.length) return;
       // the first answer holds part of the aborted transaction, not its marker: now retention
       // (DeleteRecords) removes everything up to the plain records, the marker included
       assert.ok(p.abortedTransactions.length > 0, 'the broker lists the aborted transaction');
@@ -172,10 +188,10 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
       tapFetches((res) => {
         for (const t of res.responses)
           for (const p of t.partitions) {
-            if (p.partitionIndex !== partition || !p.records || flipped.length >= times) continue;
-            const h = splitBatches(p.records).find((b) => Number(b.baseOffset) >= from);
+            if (p.partitionIndex !== partition || !p.recordViews || flipped.length >= times) continue;
+            const h = splitBatches(Buffer.concat(p.recordViews)).find((b) => Number(b.baseOffset) >= from);
             if (!h) continue;
-            p.records[h.position + 61 + 3]! ^= 0x10; // inside the first record, under the batch CRC
+            flipInViews(p.recordViews, h.position + 61 + 3); // inside the first record, under the batch CRC
             flipped.push(Number(h.baseOffset));
           }
       });
