@@ -409,8 +409,10 @@ describe('offset manager against the real broker', { timeout: 900_000 }, () => {
       const g = uniqueGroup('active');
       await consumeAsGroup(g, src, 3);
       const before = await groupOffsets(g);
-      // a Java consumer that stays in the group while the command runs
-      const member = consumeAsGroup(g, src, 1_000_000, { timeoutMs: 15_000 }).catch(() => undefined);
+      // a Java consumer that stays in the group while the command runs: 45 s, since on a loaded
+      // machine joining, becoming Stable and the command's own start took more than the 15 s it
+      // used to stay (the command then found the group empty and exited 0, a CI failure)
+      const member = consumeAsGroup(g, src, 1_000_000, { timeoutMs: 45_000 }).catch(() => undefined);
       const deadline = Date.now() + 20_000;
       for (;;) {
         const state = await withAdmin(async (a) => (await a.listGroups()).get(g)?.state);
