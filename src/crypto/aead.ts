@@ -35,14 +35,30 @@ export function preparedKey(key: Uint8Array): KeyObject {
 
 type Key = Uint8Array | KeyObject;
 
-/** [ciphertext, tag]: the two parts of a sealed message, so a writer can emit them without a copy. */
-export function sealParts(key: Key, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): [Buffer, Buffer] {
+/**
+ * [ciphertext pieces, tag]: a message given in pieces (a zstd frame as the compressor handed it
+ * out) is sealed piece by piece, so it is never joined into one buffer first. GCM is a counter
+ * mode: the pieces' ciphertexts, concatenated, are exactly the ciphertext of the joined message.
+ */
+export function sealPieces(
+  key: Key,
+  nonce: Uint8Array,
+  pieces: readonly Uint8Array[],
+  aad: Uint8Array,
+): [Buffer[], Buffer] {
   const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
   c.setAAD(aad);
-  const head = c.update(plain);
+  const out = pieces.map((p) => c.update(p));
+  // GCM's final() returns nothing; kept for a cipher that would
   const tail = c.final();
-  // GCM's final() returns nothing: no copy of the whole block
-  return [tail.length ? Buffer.concat([head, tail]) : head, c.getAuthTag()];
+  if (tail.length) out.push(tail);
+  return [out, c.getAuthTag()];
+}
+
+/** [ciphertext, tag]: the two parts of a sealed message, so a writer can emit them without a copy. */
+export function sealParts(key: Key, nonce: Uint8Array, plain: Uint8Array, aad: Uint8Array): [Buffer, Buffer] {
+  const [out, tag] = sealPieces(key, nonce, [plain], aad);
+  return [out.length === 1 ? out[0]! : Buffer.concat(out), tag];
 }
 
 /** ciphertext || tag */

@@ -6,7 +6,7 @@
  * The payload stored is ciphertext || tag: 16 bytes longer than the compressed block.
  */
 import { KeyError } from '../errors.ts';
-import { counterNonce, deriveKey, open, preparedKey, randomSalt, sealParts, TAG_BYTES } from './aead.ts';
+import { counterNonce, deriveKey, open, preparedKey, randomSalt, sealPieces, TAG_BYTES } from './aead.ts';
 import { lookupMasterKey } from './keyring.ts';
 
 export interface EncryptionStep {
@@ -20,8 +20,8 @@ export interface EncryptionStep {
 
 export interface BlockSealer {
   readonly overhead: number;
-  /** [ciphertext, tag]: stored one after the other as the block's payload. */
-  seal(index: number, compressed: Buffer, aad: Buffer): [Buffer, Buffer];
+  /** [ciphertext pieces, tag]: stored one after the other as the block's payload. */
+  seal(index: number, compressed: readonly Buffer[], aad: Buffer): [Buffer[], Buffer];
 }
 
 export interface BlockOpener {
@@ -33,7 +33,10 @@ export function blockSealer(keyId: string, masterKey: Buffer): { sealer: BlockSe
   const fileKey = preparedKey(deriveKey(masterKey, salt, 'data-file'));
   return {
     step: { type: 'encryption', name: 'aes-256-gcm', key_id: keyId, salt: salt.toString('base64') },
-    sealer: { overhead: TAG_BYTES, seal: (i, compressed, aad) => sealParts(fileKey, counterNonce(i), compressed, aad) },
+    sealer: {
+      overhead: TAG_BYTES,
+      seal: (i, compressed, aad) => sealPieces(fileKey, counterNonce(i), compressed, aad),
+    },
   };
 }
 

@@ -166,8 +166,6 @@ export class SegmentWriter {
   async appendCompressed(compressed: Buffer | readonly Buffer[], rawLength: number, meta: BlockMeta): Promise<void> {
     if (!this.started) await this.start();
     let pieces = Buffer.isBuffer(compressed) ? [compressed] : compressed;
-    // sealing takes the payload whole
-    if (this.sealer && pieces.length > 1) pieces = [Buffer.concat(pieces)];
     let storedLength = 0;
     for (const p of pieces) storedLength += p.length;
     // the previous block's tag, then this block's header: one write
@@ -190,10 +188,10 @@ export class SegmentWriter {
     // the header (but its checksums) is the associated data: offsets and counts cannot be edited either
     let tag: Buffer | null = null;
     if (this.sealer) {
-      const [sealed, t] = this.sealer.seal(this.index.length, pieces[0]!, h.subarray(0, BLOCK_AAD_BYTES));
-      pieces = [sealed];
+      const [sealed, t] = this.sealer.seal(this.index.length, pieces, h.subarray(0, BLOCK_AAD_BYTES));
+      pieces = sealed;
       tag = t;
-      h.writeUInt32BE(crc32cOfParts([sealed, t]), 56);
+      h.writeUInt32BE(crc32cOfParts([...sealed, t]), 56);
     } else h.writeUInt32BE(crc32cOfParts(pieces), 56);
     h.writeUInt32BE(crc32c(h.subarray(0, 60)) >>> 0, 60);
     const position = this.position + out.length - BLOCK_HEADER_SIZE;

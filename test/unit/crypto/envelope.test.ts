@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { AuthenticationError, randomKey } from '../../../src/crypto/aead.ts';
+import { AuthenticationError, counterNonce, open, randomKey, seal, sealPieces } from '../../../src/crypto/aead.ts';
 import { newMasterKey } from '../../../src/crypto/keyring.ts';
 import { isEncryptedObject } from '../../../src/crypto/object.ts';
 import { kekFor, newKek, parseRawKey } from '../../../src/crypto/providers.ts';
@@ -161,6 +161,40 @@ describe('encrypted storage', () => {
       await assert.rejects(other.openWriter('line/data/t/0/g.kbs'), KeyError);
     }
     assert.equal(files(dir).length, before);
+  });
+
+  test('a block handed over in pieces is sealed piece by piece into the same bytes as when whole', async () => {
+    const key = randomKey();
+    const nonce = counterNonce(7);
+    const aad = Buffer.from('header');
+    const message = Buffer.from('0123456789abcdef'.repeat(1000) + 'odd tail');
+    const pieces = [message.subarray(0, 5), message.subarray(5, 4096), message.subarray(4096)];
+    const [sealed, tag] = sealPieces(key, nonce, pieces, aad);
+    assert.deepEqual(
+      sealed.map((p) => p.length),
+      pieces.map((p) => p.length),
+    );
+    assert.deepEqual(Buffer.concat([...sealed, tag]), seal(key, nonce, message, aad));
+    assert.deepEqual(open(key, nonce, Buffer.concat([...sealed, tag]), aad), message);
+
+    // through an encrypted data file: the block reads back whole, and its payload CRC covers the pieces
+    const dir = tempDir('enc-pieces');
+    const fs = new FilesystemBackend({ path: dir });
+    const enc = withEncryption(fs, { source: raw(key), create: true });
+    const w = new SegmentWriter(
+      await enc.openWriter('line/data/t/0/p.kbs'),
+      'line/data/t/0/p.kbs',
+      uncompressedHeader('line'),
+    );
+    await w.appendCompressed(pieces, message.length, meta);
+    await w.appendCompressed(message, message.length, { ...meta, firstOffset: 1, lastOffset: 1 });
+    const summary = await w.finish();
+    const blocks = await collect(
+      readSegment('line/data/t/0/p.kbs', await fs.load('line/data/t/0/p.kbs'), {
+        expected: { size: summary.size, crc32c: summary.checksum.value },
+      }),
+    );
+    assert.deepEqual(blocks, [message, message]);
   });
 
   test('a clear object or a data file with clear blocks planted in an encrypted line is refused', async () => {
