@@ -24,11 +24,14 @@ export function globalFlags(cmd: Command): GlobalFlags {
 
 /** The command's backup.encryption (one command per process): every storage it opens uses it. */
 let commandEncryption: EncryptionConfig | undefined;
+/** The config's backup_id: with backup.encryption.enabled, that line must be encrypted. */
+let commandBackupId: string | undefined;
 
 /** Loads the config file and applies its logging section (the --log-level flag wins). */
 export function loadCommandConfig(path: string, cmd: Command): Config {
   const config = loadConfig(path);
   commandEncryption = config.backup.encryption;
+  commandBackupId = config.backup_id;
   const flags = globalFlags(cmd);
   const fromFlag = cmd.getOptionValueSourceWithGlobals('logLevel') === 'cli' ? flags.logLevel : undefined;
   const format = config.logging?.format;
@@ -112,7 +115,7 @@ export async function storageFromConfig(
         }
       : {}),
   });
-  return withEncryption(opened, encryptionSettings(commandEncryption));
+  return withEncryption(opened, encryptionSettings(commandEncryption, process.env, commandBackupId));
 }
 
 /**
@@ -128,5 +131,8 @@ export async function stateStorageFromUrl(url: string, line: StorageBackend): Pr
  * key of an encrypted line from the config when one was loaded, else from KB_ENCRYPTION_*.
  */
 export async function storageFromPath(path: string): Promise<StorageBackend> {
-  return withEncryption(await openStorageUrl(path), encryptionSettings(commandEncryption));
+  return withEncryption(
+    await openStorageUrl(path),
+    encryptionSettings(commandEncryption, process.env, commandBackupId),
+  );
 }

@@ -6,6 +6,7 @@
  *   KB_ENCRYPTION_PASSPHRASE_FILE / KB_ENCRYPTION_PASSPHRASE
  *   KB_ENCRYPTION_KMS_KEY_ID (KB_ENCRYPTION_KMS_ENDPOINT, AWS_REGION)  an AWS KMS key
  *   KB_ENCRYPTION_KEY_SLOT                                the key slot to use
+ *   KB_ENCRYPTION_REQUIRED=1                              refuse any line that is not encrypted
  *
  * Only names of files and variables reach messages, never their contents.
  */
@@ -101,12 +102,27 @@ export function keyFromEnv(env: NodeJS.ProcessEnv = process.env): KeySource | un
   return undefined;
 }
 
-/** The encryption settings of a command: the config's section first, the environment otherwise. */
+/**
+ * The encryption settings of a command: the config's section first, the environment otherwise.
+ * `backupId` is the config's line: with `enabled`, it must be encrypted, for readers too.
+ */
 export function encryptionSettings(
   config: EncryptionConfig | undefined,
   env: NodeJS.ProcessEnv = process.env,
+  backupId?: string,
 ): EncryptionSettings {
   const source = (config ? fromConfig(config, env) : null) ?? keyFromEnv(env);
   const slotId = config?.key_slot ?? env['KB_ENCRYPTION_KEY_SLOT'];
-  return { ...(source ? { source } : {}), ...(slotId ? { slotId } : {}), create: config?.enabled ?? false };
+  const everyLine = ['1', 'true'].includes(env['KB_ENCRYPTION_REQUIRED'] ?? '');
+  const required: EncryptionSettings['required'] = everyLine
+    ? { line: 'every line', because: 'KB_ENCRYPTION_REQUIRED is set' }
+    : config?.enabled && backupId
+      ? { line: backupId, because: 'backup.encryption.enabled is true for it' }
+      : undefined;
+  return {
+    ...(source ? { source } : {}),
+    ...(slotId ? { slotId } : {}),
+    create: config?.enabled ?? false,
+    ...(required ? { required } : {}),
+  };
 }

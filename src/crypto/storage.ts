@@ -41,6 +41,14 @@ export interface EncryptionSettings {
   slotId?: string;
   /** Encrypt new lines (backup.encryption.enabled). */
   create?: boolean;
+  /**
+   * The lines that must be encrypted: one that exists without key slots is refused, by readers
+   * too (`NOT_ENCRYPTED`). Anyone who can write the bucket can replace an encrypted line by a
+   * clear one of their own; a reader that knows the line must be encrypted is not fooled.
+   * A backup id (backup.encryption.enabled names the config's line), or every line
+   * (KB_ENCRYPTION_REQUIRED=1). `because` says which setting asked, for the message.
+   */
+  required?: { line: string | 'every line'; because: string };
 }
 
 export interface DataEncryption {
@@ -107,16 +115,11 @@ class EncryptingStorage extends WrappedStorage {
       registerKeyring(u.ring);
       return { encrypted: true, ring: u.ring };
     }
-    if (!forWrite || !this.settings.create) return { encrypted: false };
+    const required = this.mustBeEncrypted(backupId);
+    if (!required && (!forWrite || !this.settings.create)) return { encrypted: false };
     if (await this.hasCommit(backupId))
-      throw new ConfigError(
-        `backup line ${backupId} in ${this.location} exists and is not encrypted; encryption can only be turned on for a new line`,
-        ['backup.encryption.enabled: true for an existing unencrypted line'],
-        {
-          hint: 'back up to a new backup_id with encryption on, or turn backup.encryption off for this line',
-          code: 'NOT_ENCRYPTED',
-        },
-      );
+      throw this.notEncrypted(backupId, required ?? 'backup.encryption.enabled is true');
+    if (!forWrite || !this.settings.create) return { encrypted: false };
     const source = this.settings.source;
     if (!source)
       throw new ConfigError('backup.encryption is enabled but gives no key', [
@@ -144,6 +147,30 @@ class EncryptingStorage extends WrappedStorage {
       return written;
     };
     return state;
+  }
+
+  /** The setting that requires line `backupId` to be encrypted, if one does. */
+  private mustBeEncrypted(backupId: string): string | undefined {
+    const r = this.settings.required;
+    return r && (r.line === 'every line' || r.line === backupId) ? r.because : undefined;
+  }
+
+  /**
+   * A line with commits and no key slots where the settings say it is encrypted. The tool cannot
+   * tell the two causes apart: a line written in clear before encryption was turned on, or an
+   * encrypted line whose slots were deleted and which was replaced by someone who can write the
+   * storage. Either way nothing of it is read or written.
+   */
+  private notEncrypted(backupId: string, because: string): ConfigError {
+    const keys = `${this.location}/${slotKeys.dir(backupId)}`;
+    return new ConfigError(
+      `backup line ${backupId} in ${this.location} exists and is not encrypted (it has commits but no key slots under ${keys}), while ${because}: nothing of it was read or written`,
+      [`${because} for an existing unencrypted line`],
+      {
+        hint: 'if the line was written without encryption: encryption can only be turned on for a new line, so back up to a new backup_id with encryption on, or turn encryption off for this line; if it was encrypted: its key slots were deleted and the line may have been replaced, so do not trust it and restore the line from a copy of the storage',
+        code: 'NOT_ENCRYPTED',
+      },
+    );
   }
 
   /**

@@ -10,9 +10,10 @@ import { AuthenticationError, counterNonce, open, randomKey, seal, sealPieces } 
 import { newMasterKey } from '../../../src/crypto/keyring.ts';
 import { isEncryptedObject } from '../../../src/crypto/object.ts';
 import { kekFor, newKek, parseRawKey } from '../../../src/crypto/providers.ts';
+import { encryptionSettings } from '../../../src/crypto/settings.ts';
 import { makeSlot, openSlot } from '../../../src/crypto/slots.ts';
 import { withEncryption } from '../../../src/crypto/storage.ts';
-import { IntegrityError, KeyError } from '../../../src/errors.ts';
+import { ConfigError, IntegrityError, KeyError } from '../../../src/errors.ts';
 import { readSegment, SegmentCorruptError, type SegmentHeader, SegmentWriter } from '../../../src/format/segment.ts';
 import { FilesystemBackend } from '../../../src/storage/filesystem.ts';
 import { tempDir } from '../../helpers/cli.ts';
@@ -229,6 +230,49 @@ describe('encrypted storage', () => {
     assert.deepEqual(await collect(readSegment('plain/data/t/0/f.kbs', await enc.load('plain/data/t/0/f.kbs'))), [
       Buffer.from('clear'),
     ]);
+  });
+
+  test('a line that must be encrypted and exists in clear is refused by readers; other lines are read', async () => {
+    const dir = tempDir('enc-required');
+    const fs = new FilesystemBackend({ path: dir });
+    await fs.put('line/head.json', Buffer.from('{}'));
+    await fs.put('line/maintenance.json', Buffer.from('{"clear":true}'));
+    await fs.put('other/head.json', Buffer.from('{}'));
+    await fs.put('other/maintenance.json', Buffer.from('{"clear":true}'));
+    const key = { source: raw(randomKey()) };
+    // no requirement: a clear line is read as such
+    assert.deepEqual(await withEncryption(fs, key).get('line/maintenance.json'), Buffer.from('{"clear":true}'));
+    const one = withEncryption(fs, { ...key, required: { line: 'line', because: 'the test says so' } });
+    await assert.rejects(
+      one.get('line/maintenance.json'),
+      (e: Error & { code?: string }) =>
+        e instanceof ConfigError &&
+        e.code === 'NOT_ENCRYPTED' &&
+        /exists and is not encrypted.*the test says so/.test(e.message),
+    );
+    assert.deepEqual(await one.get('other/maintenance.json'), Buffer.from('{"clear":true}'));
+    const every = withEncryption(fs, {
+      ...key,
+      required: { line: 'every line', because: 'KB_ENCRYPTION_REQUIRED is set' },
+    });
+    await assert.rejects(every.get('other/maintenance.json'), /exists and is not encrypted/);
+    // a line that does not exist yet is not refused: there is nothing in clear to trust
+    await assert.rejects(
+      every.get('new/maintenance.json'),
+      (e: Error & { storageKind?: string }) => e.storageKind === 'not-found',
+    );
+  });
+
+  test('the requirement comes from backup.encryption.enabled for the config line, or KB_ENCRYPTION_REQUIRED', () => {
+    const config = { enabled: true, provider: 'raw' as const, key_env: 'K', scrypt_log_n: 17 };
+    const env = { K: randomKey().toString('hex') };
+    assert.deepEqual(encryptionSettings(config, env, 'orders').required, {
+      line: 'orders',
+      because: 'backup.encryption.enabled is true for it',
+    });
+    assert.equal(encryptionSettings({ ...config, enabled: false }, env, 'orders').required, undefined);
+    assert.equal(encryptionSettings(undefined, env).required, undefined);
+    assert.equal(encryptionSettings(undefined, { ...env, KB_ENCRYPTION_REQUIRED: '1' }).required?.line, 'every line');
   });
 
   test('an existing unencrypted line is not turned into an encrypted one', async () => {
