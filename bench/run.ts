@@ -355,7 +355,9 @@ interface StartupResult {
  * a small filesystem config, which loads the config layer but no Kafka client or storage SDK.
  */
 function startupCommands(): { args: string[]; judged: boolean }[] {
-  const config = join(mkdtempSync(join(tmpdir(), 'kb-bench-startup-')), 'config.yaml');
+  const dir = mkdtempSync(join(tmpdir(), 'kb-bench-startup-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'config.yaml');
   writeFileSync(
     config,
     'backup_id: startup\nsource:\n  bootstrap_servers: [127.0.0.1:9092]\n  topics:\n    include: [t]\nstorage:\n  backend: filesystem\n  path: /tmp/kb-bench-startup\n',
@@ -892,7 +894,10 @@ async function main(): Promise<number> {
   }
   const args = parseArgs(argv);
   if (args.encrypt) {
-    const keyFile = join(mkdtempSync(join(tmpdir(), 'kb-bench-')), 'line.key');
+    const keyDir = mkdtempSync(join(tmpdir(), 'kb-bench-'));
+    // the key is the bench's own, but a key file is not left behind (a --keep line then needs its own key)
+    process.once('exit', () => rmSync(keyDir, { recursive: true, force: true }));
+    const keyFile = join(keyDir, 'line.key');
     writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
     process.env['KB_ENCRYPTION_KEY_FILE'] = keyFile;
     log('client-side encryption on (--encrypt)');
