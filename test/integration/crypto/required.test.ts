@@ -55,6 +55,18 @@ describe('a clear line in place of an encrypted one', { timeout: 600_000 }, () =
   let planted: string;
   const restored: string[] = [];
   const env = () => ({ KB_ENCRYPTION_KEY: KEY_2 });
+  /** A backup of the planted topic to line encfx of the store, with `backup` settings if given. */
+  const backupOfPlanted = (file: string, backup?: Record<string, unknown>) =>
+    cli([
+      'backup',
+      '-c',
+      writeConfig(dir, file, {
+        backup_id: 'encfx',
+        source: { bootstrap_servers: [KAFKA_BOOTSTRAP], topics: { include: [planted] } },
+        storage: { backend: 'filesystem', path: store },
+        ...(backup ? { backup } : {}),
+      }),
+    ]);
 
   before(async () => {
     dir = tempDir('required');
@@ -69,15 +81,7 @@ describe('a clear line in place of an encrypted one', { timeout: 600_000 }, () =
     rmSync(join(store, 'encfx'), { recursive: true });
     planted = await createTopic(uniqueTopic('required-planted'), { partitions: 2 });
     await produceWithPerf(planted, 200, 100);
-    const b = await cli([
-      'backup',
-      '-c',
-      writeConfig(dir, 'planted-backup.yaml', {
-        backup_id: 'encfx',
-        source: { bootstrap_servers: [KAFKA_BOOTSTRAP], topics: { include: [planted] } },
-        storage: { backend: 'filesystem', path: store },
-      }),
-    ]);
+    const b = await backupOfPlanted('planted-backup.yaml');
     assert.equal(b.code, 0, `the clear backup: ${b.stdout}${b.stderr}`);
     assert.equal(readdirSync(join(store, 'encfx')).includes('keys'), false, 'the planted line has no key slots');
   });
@@ -127,16 +131,9 @@ describe('a clear line in place of an encrypted one', { timeout: 600_000 }, () =
 
   test('an encrypted backup with the same config does not write into it', async () => {
     const before = contents(store);
-    const r = await cli([
-      'backup',
-      '-c',
-      writeConfig(dir, 'encrypted-backup.yaml', {
-        backup_id: 'encfx',
-        source: { bootstrap_servers: [KAFKA_BOOTSTRAP], topics: { include: [planted] } },
-        storage: { backend: 'filesystem', path: store },
-        backup: { encryption: { enabled: true, provider: 'raw', key_file: keyFile } },
-      }),
-    ]);
+    const r = await backupOfPlanted('encrypted-backup.yaml', {
+      encryption: { enabled: true, provider: 'raw', key_file: keyFile },
+    });
     assertRefused(r, 'backup');
     assert.deepEqual(contents(store), before, 'backup wrote nothing');
   });
