@@ -322,6 +322,9 @@ class BackupEngine {
     // the next run (and every reader) then opens the line from one checkpoint
     await this.ctx.line.consolidateNow(this.ctx.manifest);
     if (this.o.retention && this.o.retention.apply !== 'never') await this.checkpointer.applyRetention();
+    // The loop ends as soon as the last partition is done, before it reports, and the final
+    // commit adds the last files: without this report, metrics and progress never show the end.
+    this.o.onProgress?.(snapshotProgress(this.ctx));
     const result = buildResult(this.ctx, state, this.follower.gone);
     log.info('backup finished', {
       state,

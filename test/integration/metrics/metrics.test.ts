@@ -88,10 +88,9 @@ describe('metrics endpoint (backup and restore against S3 via fault proxy)', { t
         checkpoint_interval_secs: 1,
         circuit_breaker: { failure_threshold: 2, reset_timeout_secs: 1 },
       },
-      // files_written moves at commits only, and with these sizes a partition's first file closes
-      // past half of its data: on a loaded host the first commit that lists files can be the
-      // final one, and without linger the endpoint closed before any scrape saw it (a CI failure,
-      // "files: rose (0 -> 0)"). Kept up 2 s like the restore's, the final values are scraped.
+      // files_written and partitions done can move only at the run's end on a loaded host (CI
+      // failures "files: rose (0 -> 0)", "partitions done: rose (0 -> 0)"): the engine now reports
+      // its final progress, and the endpoint stays up 2 s like the restore's so a scrape sees it.
       metrics: { enabled: true, port, max_topic_labels: 2, linger_secs: 2 },
     });
     // the first storage request is slow, so /ready is seen answering 503 first

@@ -109,6 +109,31 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
     );
   });
 
+  test('the last progress report is the end of the run: every partition done, every file counted', async () => {
+    const topic = await createTopic(uniqueTopic('progress'), { partitions: 3 });
+    topics.push(topic);
+    await produceWithPerf(topic, 3000, 1000);
+    const reports: { done: number; total: number; files: number; records: number; remaining: number }[] = [];
+    const r = await runBackup(
+      backupOptions(tempDir('progress'), topic, {
+        segmentMaxBytes: 64 << 10,
+        maxBatchBytes: 16 << 10,
+        fetchMaxBytes: 64 << 10,
+        onProgress: (p) =>
+          reports.push({
+            done: p.partitionsDone,
+            total: p.partitionsTotal,
+            files: p.files,
+            records: p.records,
+            remaining: p.recordsRemaining,
+          }),
+      }),
+    );
+    assert.equal(r.state, 'complete');
+    assert.ok(r.files > 3, `several files per partition: ${r.files}`);
+    assert.deepEqual(reports.at(-1), { done: 3, total: 3, files: r.files, records: 3000, remaining: 0 });
+  });
+
   test('read committed across a retention gap: a producer’s aborted transaction cut off by DeleteRecords does not drop its later commit', async () => {
     const topic = await createTopic(uniqueTopic('txngap'), { partitions: 1 });
     topics.push(topic);
