@@ -40,7 +40,8 @@ import {
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { REPO_ROOT, sleep } from './kafka.ts';
+import { cliCommand } from './cli.ts';
+import { sleep } from './kafka.ts';
 import { KUBE_DIR, KubeApiError, type KubeClient, type KubeObject } from './kube.ts';
 
 /** The parts of a Pod the stand-in reads (core/v1 field names). */
@@ -139,10 +140,9 @@ export interface NodeStandIn {
   stop(): Promise<void>;
 }
 
-/** The local command the kafka-backup image's program runs: KB_CLI, else node src/cli/main.ts. */
+/** The local command the kafka-backup image's program runs: the tests' CLI (test/helpers/cli.ts). */
 export function localCli(): string[] {
-  const exe = process.env['KB_CLI'];
-  return exe ? [exe] : [process.execPath, join(REPO_ROOT, 'src/cli/main.ts')];
+  return cliCommand();
 }
 
 /** The images a node runs by default: the Dockerfile's (ENTRYPOINT /usr/local/bin/kafka-backup). */
