@@ -88,7 +88,11 @@ export class Fetcher {
         currentLeaderEpoch: this.ctx.leaderEpochs.get(pkey(w.o.topic, w.o.partition)) ?? -1,
         fetchOffset: BigInt(w.position),
         lastFetchedEpoch: w.lastFetchedEpoch,
-        partitionMaxBytes,
+        // Within the partition's free room of two blocks (PartitionWriter.fetchRoom), but at
+        // least one block: asked for less, a partition with a block waiting made many small
+        // fetches (+7 % CPU per GiB). So a partition holds at most about three blocks, not the
+        // four or five a 2-4 MiB share cut into (backup peak RSS -11 MiB, docs/performance.md).
+        partitionMaxBytes: Math.min(partitionMaxBytes, Math.max(w.fetchRoom, this.o.maxBatchBytes)),
       })),
     }));
     const conn = await this.connectionFor(nodeId);

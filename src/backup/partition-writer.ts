@@ -136,6 +136,14 @@ export class PartitionWriter {
   get done(): boolean {
     return this.position >= this.end;
   }
+  /**
+   * Record bytes the next fetch may bring without this partition holding more than the memory
+   * budget's two blocks (one being filled, one being written; src/config/memory.ts): more would
+   * be cut into further blocks, each holding a pooled buffer while it waits for the write chain.
+   */
+  get fetchRoom(): number {
+    return Math.max(0, (2 - this.pendingBlocks) * this.o.maxBatchBytes - (this.block?.bytes ?? 0));
+  }
   get hasOpenFile(): boolean {
     return this.segment !== null || this.block !== null;
   }

@@ -134,6 +134,29 @@ describe('backup fetch path (real broker)', { timeout: 300_000 }, () => {
     assert.deepEqual(reports.at(-1), { done: 3, total: 3, files: r.files, records: 3000, remaining: 0 });
   });
 
+  test('a fetch asks each partition for no more than its free room of two blocks (the memory budget)', async () => {
+    const topic = await createTopic(uniqueTopic('room'), { partitions: 2 });
+    topics.push(topic);
+    await produceWithPerf(topic, 4000, 1000, { producerProps: { 'batch.size': '16384', 'linger.ms': '0' } });
+    const asked: number[] = [];
+    tapFetches((_res, args) => {
+      for (const t of args[7]) for (const p of t.partitions) asked.push(p.partitionMaxBytes);
+    });
+    const maxBatchBytes = 256 << 10;
+    // with 2 partitions and 16 MiB per response each could be asked for 4 x max_batch_bytes
+    const r = await runBackup(backupOptions(tempDir('room'), topic, { maxBatchBytes, fetchMaxBytes: 16 << 20 }));
+    assert.equal(r.records, 4000);
+    assert.ok(asked.length >= 4, `fetches: ${asked.length}`);
+    assert.ok(
+      asked.every((n) => n <= 2 * maxBatchBytes && n >= maxBatchBytes),
+      `between one and two blocks: ${asked.join(' ')}`,
+    );
+    assert.ok(
+      asked.some((n) => n < 2 * maxBatchBytes),
+      `a partition with an open or waiting block is asked for less: ${asked.join(' ')}`,
+    );
+  });
+
   test('read committed across a retention gap: a producer’s aborted transaction cut off by DeleteRecords does not drop its later commit', async () => {
     const topic = await createTopic(uniqueTopic('txngap'), { partitions: 1 });
     topics.push(topic);
