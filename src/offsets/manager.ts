@@ -9,8 +9,8 @@
 import { IntegrityError, isNotFound, KafkaError, PartialFailureError, UsageError } from '../errors.ts';
 import type { KafkaConnectionOptions } from '../kafka/client.ts';
 import { openExistingLine } from '../repository/line.ts';
-import type { RestoreResult } from '../restore/engine.ts';
 import { chooseSnapshot } from '../restore/plan.ts';
+import type { RestoreResult } from '../restore/result.ts';
 import type { StorageBackend } from '../storage/backend.ts';
 import { logger } from '../util/log.ts';
 import { Cluster, type GroupState, pool } from './cluster.ts';
