@@ -18,7 +18,7 @@
  * fails, or record counts do not match) — never because of speed.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
@@ -851,9 +851,14 @@ function renderTable(r: ScenarioResult, smoke: boolean): string {
 
 function machine(): Record<string, unknown> {
   let cpuModel = cpus()[0]?.model ?? 'unknown';
+  let cryptoFlags: string[] = [];
   try {
-    const m = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    const m = /^model name\s*:\s*(.*)$/m.exec(info);
     if (m?.[1]) cpuModel = m[1];
+    // hosts that print the same model name differ in these, and the cost of encryption with them
+    const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(info)?.[1]?.split(/\s+/) ?? []);
+    cryptoFlags = CRYPTO_CPU_FLAGS.filter((f) => flags.has(f));
   } catch {
     // not Linux
   }
@@ -868,12 +873,33 @@ function machine(): Record<string, unknown> {
     nproc: cpus().length,
     memory_gib: +(totalmem() / 1024 ** 3).toFixed(1),
     cpu_model: cpuModel,
+    cpu_crypto_flags: cryptoFlags,
+    aes_256_gcm_mib_per_cpu_s: aesGcmSpeed(),
     node: process.version,
     kafka_version: process.env['KB_KAFKA_VERSION'] ?? '4.1.1',
     broker_heap: process.env['KB_KAFKA_HEAP'] ?? '768m',
     git_commit: git(['rev-parse', 'HEAD']),
     git_dirty: (git(['status', '--porcelain', '--', 'src']) ?? '') !== '',
   };
+}
+
+const CRYPTO_CPU_FLAGS = ['aes', 'vaes', 'vpclmulqdq', 'pclmulqdq', 'avx2', 'avx512f', 'sha_ni'];
+
+/**
+ * AES-256-GCM sealing speed of this host in MiB per CPU second (64 × 1 MiB, node:crypto): the
+ * "AMD EPYC" hosts this runs on have differed by 2× in it, and so has the cost of encryption.
+ */
+function aesGcmSpeed(): number {
+  const key = randomBytes(32);
+  const block = randomBytes(MiB);
+  const before = process.cpuUsage();
+  for (let i = 0; i < 64; i++) {
+    const c = createCipheriv('aes-256-gcm', key, randomBytes(12));
+    c.update(block);
+    c.final();
+  }
+  const used = process.cpuUsage(before);
+  return Math.round(64 / ((used.user + used.system) / 1e6));
 }
 
 /** Scenarios that are programs of their own (no Kafka tools): `--scenario repository [their flags]`. */
