@@ -886,8 +886,8 @@ function machine(): Record<string, unknown> {
 const CRYPTO_CPU_FLAGS = ['aes', 'vaes', 'vpclmulqdq', 'pclmulqdq', 'avx2', 'avx512f', 'sha_ni'];
 
 /**
- * AES-256-GCM sealing speed of this host in MiB per CPU second (best of 3 × 64 × 1 MiB, node:crypto): the
- * "AMD EPYC" hosts this runs on have differed by 2× in it, and so has the cost of encryption.
+ * AES-256-GCM sealing speed of this host in MiB per CPU second (best of 3 × 64 × 1 MiB, node:crypto):
+ * two hosts that both print "AMD EPYC" have differed several-fold in the cost of encryption.
  */
 function aesGcmSpeed(): number {
   const key = randomBytes(32);
